@@ -1,0 +1,14 @@
+//! Keyward's schema migrations, applied at `keyward serve` start-up and by `keyward migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_users;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_users::Migration)]
+    }
+}

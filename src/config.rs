@@ -1,0 +1,277 @@
+//! Every setting Keyward reads, its default, and the checks that stop a bad value at start-up.
+//! Settings come from the environment (and an optional `.env`, loaded by `main`).
+
+use std::{collections::HashMap, net::SocketAddr, str::FromStr};
+
+use ipnet::IpNet;
+use url::Url;
+
+/// A setting that cannot be used, reported as one line naming the variable, the value and what was expected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid {var}={value:?}: expected {expected}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub expected: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The URL browsers use to reach Keyward; decides cookie flags, HSTS and redirect URIs.
+    pub public_url: Url,
+    pub database_url: String,
+    /// Origins (`scheme://host[:port]`) allowed to call the API from a browser, credentials included.
+    pub cors_origins: Vec<String>,
+    pub rate_limit: RateLimitSettings,
+    pub trusted_proxies: Vec<IpNet>,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Requests per minute per client; 0 turns limiting off.
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://keyward.db?mode=rwc";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings from a map, as tests and embedders do.
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&lookup);
+        let listen: SocketAddr = vars.parse(
+            "KEYWARD_LISTEN",
+            DEFAULT_LISTEN,
+            "a socket address such as 127.0.0.1:8080",
+        )?;
+        let public_url = match vars.get("KEYWARD_PUBLIC_URL") {
+            None => default_public_url(listen)?,
+            Some(raw) => parse_public_url(&raw).ok_or_else(|| ConfigError {
+                var: "KEYWARD_PUBLIC_URL",
+                value: raw,
+                expected: "an absolute http(s) URL without query or fragment, such as https://app.example.com".into(),
+            })?,
+        };
+        let database_url = vars
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(ConfigError {
+                var: "DATABASE_URL",
+                value: database_url,
+                expected: "a sqlite:// or postgres:// URL".into(),
+            });
+        }
+        let cors_origins = vars.list("KEYWARD_CORS_ORIGINS", |raw| {
+            parse_origin(raw).ok_or("a comma-separated list of origins such as https://app.example.com")
+        })?;
+        let rate_limit = RateLimitSettings {
+            per_minute: vars.parse("KEYWARD_RATE_LIMIT_PER_MINUTE", "600", "a whole number of requests per minute (0 turns limiting off)")?,
+            burst: vars.parse("KEYWARD_RATE_LIMIT_BURST", "100", "a whole number of requests from 1 up")?,
+        };
+        if rate_limit.burst == 0 {
+            return Err(ConfigError {
+                var: "KEYWARD_RATE_LIMIT_BURST",
+                value: "0".into(),
+                expected: "a whole number of requests from 1 up".into(),
+            });
+        }
+        let trusted_proxies = vars.list("KEYWARD_TRUSTED_PROXIES", |raw| {
+            parse_ip_net(raw).ok_or("a comma-separated list of IP addresses or CIDR ranges such as 10.0.0.0/8")
+        })?;
+        let log_format = match vars.get("KEYWARD_LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "KEYWARD_LOG_FORMAT",
+                    value: other.into(),
+                    expected: "pretty or json".into(),
+                });
+            }
+        };
+        Ok(Self {
+            listen,
+            public_url,
+            database_url,
+            cors_origins,
+            rate_limit,
+            trusted_proxies,
+            log_format,
+        })
+    }
+
+    /// Keyward's own origin, which is always allowed to call its API (the `/docs` page does).
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+/// Looks settings up, treating empty values as unset (as `.env` files often leave them).
+struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, var: &'static str, default: &str, expected: &str) -> Result<T, ConfigError> {
+        let raw = self.get(var).unwrap_or_else(|| default.into());
+        raw.parse().map_err(|_| ConfigError {
+            var,
+            value: raw,
+            expected: expected.into(),
+        })
+    }
+
+    fn list<T>(
+        &self,
+        var: &'static str,
+        item: impl Fn(&str) -> Result<T, &'static str>,
+    ) -> Result<Vec<T>, ConfigError> {
+        let Some(raw) = self.get(var) else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                item(s).map_err(|expected| ConfigError {
+                    var,
+                    value: raw.clone(),
+                    expected: expected.into(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn default_public_url(listen: SocketAddr) -> Result<Url, ConfigError> {
+    // An unspecified bind address is not something a browser can reach; name the loopback instead.
+    let host = if listen.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        match listen {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        }
+    };
+    let raw = format!("http://{host}:{}", listen.port());
+    Url::parse(&raw).map_err(|_| ConfigError {
+        var: "KEYWARD_PUBLIC_URL",
+        value: raw,
+        expected: "an absolute http(s) URL; set it explicitly".into(),
+    })
+}
+
+fn parse_public_url(raw: &str) -> Option<Url> {
+    let url = Url::parse(raw).ok()?;
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.query().is_none()
+        && url.fragment().is_none();
+    ok.then_some(url)
+}
+
+/// An origin is scheme, host and optional port: nothing else, so it can be compared with the `Origin` header.
+pub fn parse_origin(raw: &str) -> Option<String> {
+    let url = Url::parse(raw).ok()?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.path() == "/"
+        && !raw.ends_with('/')
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty();
+    bare.then(|| url.origin().ascii_serialization())
+}
+
+fn parse_ip_net(raw: &str) -> Option<IpNet> {
+    raw.parse::<IpNet>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_map(&map)
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.rate_limit, RateLimitSettings { per_minute: 600, burst: 100 });
+        assert!(c.cors_origins.is_empty());
+        assert_eq!(c.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn a_wrong_value_names_the_variable_the_value_and_what_is_expected() {
+        let err = config(&[("KEYWARD_RATE_LIMIT_PER_MINUTE", "lots")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid KEYWARD_RATE_LIMIT_PER_MINUTE=\"lots\": expected a whole number of requests per minute (0 turns limiting off)"
+        );
+        assert_eq!(config(&[("KEYWARD_LISTEN", "nowhere")]).unwrap_err().var, "KEYWARD_LISTEN");
+        assert_eq!(config(&[("KEYWARD_LOG_FORMAT", "xml")]).unwrap_err().var, "KEYWARD_LOG_FORMAT");
+        assert_eq!(config(&[("KEYWARD_RATE_LIMIT_BURST", "0")]).unwrap_err().var, "KEYWARD_RATE_LIMIT_BURST");
+        assert_eq!(config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var, "DATABASE_URL");
+    }
+
+    #[test]
+    fn cors_origins_must_be_bare_origins() {
+        let c = config(&[("KEYWARD_CORS_ORIGINS", "https://app.example.com, http://localhost:5173")]).unwrap();
+        assert_eq!(c.cors_origins, ["https://app.example.com", "http://localhost:5173"]);
+        for bad in ["*", "https://app.example.com/", "https://app.example.com/path", "app.example.com"] {
+            let err = config(&[("KEYWARD_CORS_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(err.var, "KEYWARD_CORS_ORIGINS", "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        let c = config(&[("KEYWARD_TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1,::1")]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(config(&[("KEYWARD_TRUSTED_PROXIES", "10.0.0.0/33")]).is_err());
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_listen_address_and_decides_https() {
+        let c = config(&[("KEYWARD_LISTEN", "0.0.0.0:9000")]).unwrap();
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:9000/");
+        assert!(!c.is_https());
+        let c = config(&[("KEYWARD_PUBLIC_URL", "https://app.example.com")]).unwrap();
+        assert!(c.is_https());
+        assert_eq!(c.public_origin(), "https://app.example.com");
+        assert!(config(&[("KEYWARD_PUBLIC_URL", "ftp://x")]).is_err());
+    }
+}

@@ -1,0 +1,396 @@
+//! Every error Keyward sends is an RFC 9457 `application/problem+json` document. This module lists the
+//! problem types in one place, defines the error that handlers return, and turns poem's own errors into problems.
+
+use poem::{
+    Response,
+    http::{HeaderValue, StatusCode, header},
+};
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// The stable problem types. Clients may switch on the `type` URI; titles are for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemType {
+    /// The request is well-formed but some fields break the rules (see `errors`).
+    ValidationFailed,
+    /// The request could not be read at all: broken JSON, bad query or path syntax.
+    MalformedRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Internal,
+    ServiceUnavailable,
+}
+
+impl ProblemType {
+    pub const ALL: [ProblemType; 12] = [
+        Self::ValidationFailed,
+        Self::MalformedRequest,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::Conflict,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::RateLimited,
+        Self::Internal,
+        Self::ServiceUnavailable,
+    ];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "validation-failed",
+            Self::MalformedRequest => "malformed-request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Conflict => "conflict",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::RateLimited => "rate-limited",
+            Self::Internal => "internal",
+            Self::ServiceUnavailable => "service-unavailable",
+        }
+    }
+
+    /// The `type` member: a URN, so it never pretends to be a page someone must host.
+    pub fn uri(self) -> String {
+        format!("urn:keyward:problem:{}", self.slug())
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "The request has invalid fields",
+            Self::MalformedRequest => "The request could not be read",
+            Self::Unauthorized => "Authentication is required",
+            Self::Forbidden => "Not allowed",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::Conflict => "Conflict",
+            Self::PayloadTooLarge => "Request body too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::RateLimited => "Too many requests",
+            Self::Internal => "Internal error",
+            Self::ServiceUnavailable => "Service unavailable",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::ValidationFailed | Self::MalformedRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn for_status(status: StatusCode) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.status() == status)
+            .unwrap_or(if status.is_server_error() {
+                Self::Internal
+            } else {
+                Self::MalformedRequest
+            })
+    }
+}
+
+/// One field that broke a rule. `field` is a JSON pointer-like dotted path, or the parameter name.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Object, Debug, Clone)]
+pub struct Problem {
+    /// A stable URI naming the kind of problem (`urn:keyward:problem:*`).
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Field-level errors, present for validation failures.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemType, detail: impl Into<String>) -> Self {
+        Self {
+            kind: kind.uri(),
+            title: kind.title().into(),
+            status: kind.status().as_u16(),
+            detail: detail.into(),
+            errors: None,
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = Some(errors);
+        self
+    }
+
+    /// The bare response, for middleware that answers before any endpoint runs.
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = poem_openapi::types::ToJSON::to_json_string(&self);
+        Response::builder()
+            .status(status)
+            .content_type(PROBLEM_CONTENT_TYPE)
+            .body(body)
+    }
+}
+
+/// What an operation returns when it does not succeed. Every variant is a problem document.
+#[derive(ApiResponse, Debug)]
+pub enum ApiError {
+    /// The request is malformed or has invalid fields.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No credentials, or credentials that are not valid.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// Authenticated, but not allowed.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request conflicts with the current state.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// Too many requests from this client; retry after the given number of seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// Something failed inside Keyward; details are in its logs, never in the response.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// A dependency (database, identity provider) is not available right now.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+/// The challenge sent with every 401.
+pub const WWW_AUTHENTICATE: &str = "Bearer realm=\"keyward\"";
+
+impl ApiError {
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::BadRequest(Json(
+            Problem::new(ProblemType::ValidationFailed, detail).with_errors(errors),
+        ))
+    }
+
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::BadRequest(Json(Problem::new(ProblemType::MalformedRequest, detail)))
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::Unauthorized(
+            Json(Problem::new(ProblemType::Unauthorized, detail)),
+            WWW_AUTHENTICATE.into(),
+        )
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::Forbidden(Json(Problem::new(ProblemType::Forbidden, detail)))
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::NotFound(Json(Problem::new(ProblemType::NotFound, detail)))
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::Conflict(Json(Problem::new(ProblemType::Conflict, detail)))
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::Unavailable(Json(Problem::new(ProblemType::ServiceUnavailable, detail)))
+    }
+
+    /// Logs the cause with the request's span and answers with a detail that reveals nothing.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::Internal(Json(Problem::new(
+            ProblemType::Internal,
+            "an unexpected error occurred; it has been logged",
+        )))
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl From<validator::ValidationErrors> for ApiError {
+    fn from(errs: validator::ValidationErrors) -> Self {
+        Self::validation(field_errors(&errs))
+    }
+}
+
+/// Flattens `validator`'s nested errors into `{field, message}` pairs with dotted paths.
+pub fn field_errors(errs: &validator::ValidationErrors) -> Vec<FieldError> {
+    fn walk(prefix: &str, errs: &validator::ValidationErrors, out: &mut Vec<FieldError>) {
+        use validator::ValidationErrorsKind as Kind;
+        for (field, kind) in errs.errors() {
+            let path = if prefix.is_empty() {
+                field.to_string()
+            } else {
+                format!("{prefix}.{field}")
+            };
+            match kind {
+                Kind::Field(list) => out.extend(list.iter().map(|e| {
+                    let message = e
+                        .message
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| format!("failed the `{}` rule", e.code));
+                    FieldError::new(path.clone(), message)
+                })),
+                Kind::Struct(inner) => walk(&path, inner, out),
+                Kind::List(items) => {
+                    for (i, inner) in items {
+                        walk(&format!("{path}[{i}]"), inner, out);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", errs, &mut out);
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out
+}
+
+/// Turns any error that reached the edge into a problem response. Errors an operation built itself
+/// (`ApiError`) already are problems and pass through; poem's and poem-openapi's own errors are mapped here.
+pub fn problem_from_error(err: poem::Error, allow: Option<String>) -> Response {
+    use poem_openapi::error::{
+        AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+    };
+
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let problem = if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        Problem::new(ProblemType::ValidationFailed, e.to_string())
+            .with_errors(vec![FieldError::new(e.name, clean_reason(&e.reason))])
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        Problem::new(ProblemType::ValidationFailed, e.to_string())
+            .with_errors(vec![FieldError::new(e.name, clean_reason(&e.reason))])
+    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        Problem::new(ProblemType::MalformedRequest, format!("the request body could not be read: {}", e.reason))
+    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        Problem::new(
+            ProblemType::UnsupportedMediaType,
+            format!("{e}; send application/json"),
+        )
+    } else if err.downcast_ref::<AuthorizationError>().is_some() {
+        let mut resp = Problem::new(
+            ProblemType::Unauthorized,
+            "no valid credentials: send the session cookie or an `Authorization: Bearer` token",
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+        return resp;
+    } else if err.downcast_ref::<poem::error::CorsError>().is_some() {
+        Problem::new(ProblemType::Forbidden, format!("cross-origin request refused: {err}"))
+    } else {
+        let status = err.status();
+        let kind = ProblemType::for_status(status);
+        if status.is_server_error() {
+            tracing::error!(error = %err, "internal error");
+            Problem::new(kind, "an unexpected error occurred; it has been logged")
+        } else {
+            let detail = match kind {
+                ProblemType::NotFound => "no resource at this path".to_owned(),
+                ProblemType::MethodNotAllowed => "this path does not support the method; see the Allow header".to_owned(),
+                _ => err.to_string(),
+            };
+            Problem::new(kind, detail)
+        }
+    };
+    let mut resp = problem.into_response();
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = allow.and_then(|a| HeaderValue::from_str(&a).ok())
+    {
+        resp.headers_mut().insert(header::ALLOW, allow);
+    }
+    resp
+}
+
+/// poem-openapi prefixes reasons with the type it was parsing; the caller only needs the rule.
+fn clean_reason(reason: &str) -> String {
+    reason
+        .split(" (occurred while parsing")
+        .next()
+        .unwrap_or(reason)
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_type_has_a_distinct_uri() {
+        let uris: std::collections::HashSet<_> = ProblemType::ALL.iter().map(|t| t.uri()).collect();
+        assert_eq!(uris.len(), ProblemType::ALL.len());
+        assert_eq!(ProblemType::RateLimited.uri(), "urn:keyward:problem:rate-limited");
+    }
+
+    #[test]
+    fn validator_errors_become_dotted_field_errors() {
+        use validator::Validate;
+        #[derive(Validate)]
+        struct Body {
+            #[validate(email(message = "must be an email address"))]
+            email: String,
+            #[validate(length(min = 2))]
+            name: String,
+        }
+        let errs = Body { email: "nope".into(), name: "x".into() }.validate().unwrap_err();
+        assert_eq!(
+            field_errors(&errs),
+            vec![
+                FieldError::new("email", "must be an email address"),
+                FieldError::new("name", "failed the `length` rule"),
+            ]
+        );
+    }
+}

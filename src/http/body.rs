@@ -1,0 +1,191 @@
+//! `JsonBody<T>`: the JSON request body every operation takes. It reports every problem with the body as
+//! field-level errors (unknown, missing, mistyped, rule-breaking fields), then applies `validator` rules.
+
+use poem::{FromRequest, Request, RequestBody};
+use poem_openapi::{
+    payload::{ParsePayload, Payload},
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+    types::{ParseFromJSON, Type},
+};
+use serde_json::Value;
+use validator::Validate;
+
+use crate::error::{ApiError, FieldError};
+
+/// A JSON object body, checked against the type's schema before it reaches the operation.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        matches!(content_type.parse::<mime::Mime>(), Ok(m)
+            if m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json")))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ParseFromJSON + Validate> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let data = Vec::<u8>::from_request(request, body).await?;
+        Ok(Self(parse_body::<T>(&data)?))
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + Validate);
+
+/// Reads and checks a body; kept apart from HTTP so the rules can be tested on plain bytes.
+pub fn parse_body<T: ParseFromJSON + Validate>(data: &[u8]) -> Result<T, ApiError> {
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::malformed("the request body is empty; send a JSON object"));
+    }
+    let value: Value = serde_json::from_slice(data)
+        .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
+    let errors = shape_errors::<T>(&value);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let parsed = T::parse_from_json(Some(value))
+        .map_err(|e| ApiError::validation(vec![attribute(e.message())]))?;
+    parsed.validate()?;
+    Ok(parsed)
+}
+
+/// Compares the body with the schema poem-openapi publishes for `T`, so every field is reported at once.
+fn shape_errors<T: Type>(value: &Value) -> Vec<FieldError> {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let root = T::schema_ref();
+    let Some(schema) = resolve(&registry, &root) else {
+        return Vec::new();
+    };
+    if schema.ty != "object" {
+        return Vec::new();
+    }
+    let Value::Object(obj) = value else {
+        return vec![FieldError::new("body", "must be a JSON object")];
+    };
+    let mut errors: Vec<FieldError> = obj
+        .keys()
+        .filter(|k| !schema.properties.iter().any(|(name, _)| name == k))
+        .map(|k| FieldError::new(k.as_str(), "unknown field"))
+        .collect();
+    for name in &schema.required {
+        if obj.get(*name).is_none_or(Value::is_null) {
+            errors.push(FieldError::new(*name, "is required"));
+        }
+    }
+    for (name, field_schema) in &schema.properties {
+        let (Some(v), Some(field_schema)) = (obj.get(*name), resolve(&registry, field_schema)) else {
+            continue;
+        };
+        if !v.is_null() && !json_matches(field_schema.ty, v) {
+            errors.push(FieldError::new(*name, format!("must be of type {}", field_schema.ty)));
+        }
+    }
+    errors
+}
+
+fn resolve<'a>(registry: &'a Registry, schema: &'a MetaSchemaRef) -> Option<&'a MetaSchema> {
+    match schema {
+        MetaSchemaRef::Inline(s) => Some(s),
+        MetaSchemaRef::Reference(name) => registry.schemas.get(name),
+    }
+}
+
+fn json_matches(ty: &str, v: &Value) -> bool {
+    match ty {
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "array" => v.is_array(),
+        "object" => v.is_object(),
+        _ => true,
+    }
+}
+
+/// poem-openapi names the field in rule failures (``field `name` verification failed. minLength(2)``).
+fn attribute(message: &str) -> FieldError {
+    let field = message
+        .split_once("field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(field, _)| field);
+    let rule = message
+        .split_once("verification failed. ")
+        .map(|(_, rule)| rule.split(" (occurred while parsing").next().unwrap_or(rule));
+    match (field, rule) {
+        (Some(field), Some(rule)) => FieldError::new(field, format!("does not satisfy {rule}")),
+        _ => FieldError::new("body", message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::Object;
+
+    use super::*;
+    use crate::error::Problem;
+
+    #[derive(Object, Validate, Debug)]
+    #[oai(deny_unknown_fields)]
+    struct Sample {
+        #[oai(validator(min_length = 2, max_length = 8))]
+        name: String,
+        count: Option<i64>,
+        #[validate(email(message = "must be an email address"))]
+        email: Option<String>,
+    }
+
+    fn problem(err: ApiError) -> Problem {
+        match err {
+            ApiError::BadRequest(p) => p.0,
+            other => panic!("expected 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn broken_json_is_malformed() {
+        let p = problem(parse_body::<Sample>(b"{\"name\": ").unwrap_err());
+        assert_eq!(p.kind, "urn:keyward:problem:malformed-request");
+        assert!(p.detail.contains("not valid JSON"), "{}", p.detail);
+        let p = problem(parse_body::<Sample>(b"  ").unwrap_err());
+        assert!(p.detail.contains("empty"));
+    }
+
+    #[test]
+    fn every_shape_error_is_reported_with_its_field() {
+        let p = problem(parse_body::<Sample>(br#"{"count": "three", "extra": 1}"#).unwrap_err());
+        assert_eq!(p.kind, "urn:keyward:problem:validation-failed");
+        let errors = p.errors.unwrap();
+        assert!(errors.contains(&FieldError::new("extra", "unknown field")), "{errors:?}");
+        assert!(errors.contains(&FieldError::new("name", "is required")), "{errors:?}");
+        assert!(errors.contains(&FieldError::new("count", "must be of type integer")), "{errors:?}");
+    }
+
+    #[test]
+    fn schema_rules_and_validator_rules_name_the_field() {
+        let p = problem(parse_body::<Sample>(br#"{"name": "x"}"#).unwrap_err());
+        assert_eq!(p.errors.unwrap(), vec![FieldError::new("name", "does not satisfy minLength(2)")]);
+        let p = problem(parse_body::<Sample>(br#"{"name": "xy", "email": "nope"}"#).unwrap_err());
+        assert_eq!(p.errors.unwrap(), vec![FieldError::new("email", "must be an email address")]);
+    }
+
+    #[test]
+    fn a_valid_body_parses() {
+        let s = parse_body::<Sample>(br#"{"name": "ok", "count": 3, "email": "a@example.com"}"#).unwrap();
+        assert_eq!((s.name.as_str(), s.count), ("ok", Some(3)));
+        let p = problem(parse_body::<Sample>(b"[1]").unwrap_err());
+        assert_eq!(p.errors.unwrap(), vec![FieldError::new("body", "must be a JSON object")]);
+    }
+}

@@ -1,0 +1,78 @@
+//! Who is calling: the peer address, or, when the peer is a trusted proxy, the right-most
+//! `X-Forwarded-For` entry that no trusted proxy added. Left-most entries are whatever the client wrote.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// The client address as resolved for this request; later layers (rate limits, audit) read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&canonical(*ip)));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let Some(header) = forwarded_for else {
+        return peer;
+    };
+    let mut last_trusted = peer;
+    for entry in header.rsplit(',').map(str::trim) {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => last_trusted = ip,
+            Ok(ip) => return canonical(ip),
+            // Garbage in the chain: nothing left of it can be believed, so the last proxy is the client.
+            Err(_) => return last_trusted,
+        }
+    }
+    last_trusted
+}
+
+/// IPv4 clients reached over an IPv6 socket show up as `::ffff:a.b.c.d`; treat them as the IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        assert_eq!(resolve(ip("203.0.113.9"), Some("1.2.3.4"), &nets(&["10.0.0.0/8"])), ip("203.0.113.9"));
+        assert_eq!(resolve(ip("203.0.113.9"), Some("1.2.3.4"), &[]), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_rightmost_untrusted_entry_is_the_client() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        assert_eq!(resolve(ip("10.0.0.1"), Some("6.6.6.6, 198.51.100.7"), &trusted), ip("198.51.100.7"));
+        assert_eq!(resolve(ip("10.0.0.1"), Some("6.6.6.6, 198.51.100.7, 10.1.1.1"), &trusted), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn a_chain_of_only_proxies_or_garbage_falls_back_to_the_last_proxy() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        assert_eq!(resolve(ip("10.0.0.1"), None, &trusted), ip("10.0.0.1"));
+        assert_eq!(resolve(ip("10.0.0.1"), Some("10.2.2.2"), &trusted), ip("10.2.2.2"));
+        assert_eq!(resolve(ip("10.0.0.1"), Some("1.1.1.1, nonsense"), &trusted), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_match_ipv4_ranges() {
+        let trusted = nets(&["127.0.0.1/32"]);
+        assert_eq!(resolve(ip("::ffff:127.0.0.1"), Some("192.0.2.1"), &trusted), ip("192.0.2.1"));
+    }
+}

@@ -1,0 +1,42 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (the database answers too).
+
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use crate::{app::AppState, error::ApiError, http::ApiTags};
+
+pub struct HealthApi;
+
+#[derive(Object)]
+pub struct HealthStatus {
+    /// Always `ok` when the response is 200.
+    pub status: String,
+}
+
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// Healthy.
+    #[oai(status = 200)]
+    Ok(Json<HealthStatus>),
+}
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Liveness: the process is up and serving requests.
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
+    async fn healthz(&self) -> HealthResponse {
+        HealthResponse::Ok(Json(HealthStatus { status: "ok".into() }))
+    }
+
+    /// Readiness: the database answers. 503 while it does not, so load balancers stop sending traffic.
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
+    async fn readyz(&self, state: Data<&AppState>) -> Result<HealthResponse, ApiError> {
+        match state.db.ping().await {
+            Ok(()) => Ok(HealthResponse::Ok(Json(HealthStatus { status: "ok".into() }))),
+            Err(err) => {
+                tracing::warn!(error = %err, "readiness check failed: database unreachable");
+                Err(ApiError::unavailable("the database does not answer"))
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Cross-cutting request handling, outermost first in `app::endpoint`: request id, tracing, metrics,
+//! security headers, CORS, rate limits, body size limit, panic catching.
+
+pub mod body_limit;
+pub mod metrics;
+pub mod rate_limit;
+pub mod security_headers;

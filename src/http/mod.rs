@@ -1,0 +1,12 @@
+//! The HTTP edge: poem-openapi services (one file per resource), request bodies and middleware.
+
+pub mod body;
+pub mod client_ip;
+pub mod health;
+pub mod middleware;
+
+#[derive(poem_openapi::Tags)]
+pub enum ApiTags {
+    /// Liveness and readiness probes for orchestrators.
+    Health,
+}

@@ -1,0 +1,10 @@
+//! Keyward: an application backend for single-page apps. Login is delegated to an OpenID Connect provider;
+//! Keyward keeps sessions, mints API tokens, syncs users and enforces roles.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod telemetry;

@@ -1,0 +1,86 @@
+//! The `keyward` command: serve, migrate, or print the OpenAPI spec.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use keyward::{
+    app::{self, Application},
+    config::Config,
+    db, telemetry,
+};
+
+#[derive(Parser)]
+#[command(name = "keyward", version, about = "Application backend for single-page apps")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations, then serve HTTP until SIGINT or SIGTERM.
+    Serve,
+    /// Apply migrations and exit.
+    Migrate,
+    /// Print the OpenAPI spec as JSON (needs no database or configuration).
+    Openapi,
+}
+
+/// Exit code for a configuration that cannot be used.
+const EXIT_CONFIG: u8 = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        println!("{}", app::spec_json());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        eprintln!("keyward: cannot read .env: {err}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("keyward: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::init(config.log_format);
+    let result = match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Openapi => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("keyward: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    let state = app.state();
+    tracing::info!(
+        port = app.port(),
+        public_url = %state.config.public_url,
+        "keyward listening"
+    );
+    app.run_until(app::shutdown_signal()).await?;
+    tracing::info!("keyward stopped");
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let conn = db::connect(&config.database_url).await?;
+    db::migrate(&conn).await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}

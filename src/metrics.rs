@@ -1,0 +1,52 @@
+//! Prometheus metrics: one registry per app instance, rendered in the text format at `GET /metrics`.
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub rate_limited: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("keyward".into()), None)?;
+        let http_requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by route pattern, method and status"),
+            &["method", "route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "Time to answer HTTP requests")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["method", "route"],
+        )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new("rate_limit_rejections_total", "Requests refused with 429, by bucket"),
+            &["bucket"],
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            rate_limited,
+        })
+    }
+
+    /// Lets later features add their counters to the same registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %err, "could not encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
