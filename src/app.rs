@@ -6,7 +6,8 @@ use std::{collections::BTreeSet, future::Future, ops::Deref, sync::Arc, time::Du
 use poem::{
     Endpoint, EndpointExt, IntoResponse, PathPattern, Response, Route, Server, get, handler,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::{CatchPanic, Cors, RequestId, ReuseId, Tracing},
+    http::header,
+    middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader, Tracing},
     web::Data,
 };
 use poem_openapi::{OpenApi, OpenApiService};
@@ -179,7 +180,10 @@ pub fn endpoint<T: OpenApi + 'static>(state: AppState, extra: T) -> impl Endpoin
             }),
         table.clone(),
     );
+    // Responses differ by Origin (CORS headers or a refusal), so shared caches must key on it.
+    let vary_origin = SetHeader::new().appending(header::VARY, "Origin");
     problems(inner.with(cors), table)
+        .with(vary_origin)
         .with(SecurityHeaders { hsts: state.config.is_https() })
         .with(RequestMetrics(state.metrics.clone()))
         .with(Tracing)

@@ -1,1 +1,11 @@
+//! Integration tests: each spawns the real Keyward on a random port with a fresh database.
+//! The database is SQLite unless `KEYWARD_TEST_PG_URL` names a PostgreSQL server to create databases on.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli;
+mod cors;
+mod errors;
+mod health;
+mod helpers;
+mod rate_limit;
+mod security_headers;

@@ -12,7 +12,7 @@ const LAST = ['Berg', 'Fischer', 'Hansen', 'Jensen', 'Keller', 'Lang', 'Meyer', 
 const SUB_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const GEN_SUB_RE = /^00000000-0000-4000-8000-(\d{12})$/;
 const KNOWN = new Set(['sub', 'username', 'password', 'email', 'email_verified', 'name', 'given_name', 'family_name',
-  'picture', 'groups', 'roles', 'enabled', 'type', 'attributes', 'created', 'last_login', 'is_superuser', 'pk']);
+  'picture', 'groups', 'roles', 'enabled', 'type', 'attributes', 'created', 'updated', 'last_login', 'is_superuser', 'pk']);
 
 export function uuidFromName(ns, name) {
   const h = createHash('sha1').update(`${ns}:${name}`).digest('hex');
@@ -82,6 +82,7 @@ function normalize(u) {
     is_superuser: u.is_superuser,
     pk: u.pk,
   };
+  out.updated = typeof u.updated === 'number' ? u.updated : out.created;
   return out;
 }
 
@@ -243,6 +244,7 @@ export class UserStore {
     const gi = this.#genIndexOfSub(sub);
     const existing = this.get(sub);
     const u = normalize({ created: existing?.created, ...body });
+    u.updated = Date.now();
     if (gi !== undefined) {
       const gOther = this.#genIndexOfUsername(u.username);
       if (this.byUsername.has(u.username) || (gOther !== undefined && gOther !== gi)) {

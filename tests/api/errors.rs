@@ -1,0 +1,151 @@
+use crate::helpers::{problem, spawn_app};
+
+#[tokio::test]
+async fn unknown_paths_get_a_404_problem() {
+    let app = spawn_app().await;
+    let body = problem(app.get("/no/such/thing").await).await;
+    assert_eq!(body["type"], "urn:keyward:problem:not-found");
+}
+
+#[tokio::test]
+async fn a_wrong_method_gets_405_with_allow() {
+    let app = spawn_app().await;
+    let resp = app.client.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    assert_eq!(problem(resp).await["type"], "urn:keyward:problem:method-not-allowed");
+
+    let resp = app.client.get(app.url("/api/v1/probe")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "POST");
+}
+
+#[tokio::test]
+async fn a_valid_body_is_accepted() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/probe"))
+        .json(&serde_json::json!({"name": "invoices", "email": "a@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<String>().await.unwrap(), "invoices");
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_problem() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/probe"))
+        .header("content-type", "application/json")
+        .body(r#"{"name": "inv"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body = problem(resp).await;
+    assert_eq!(body["type"], "urn:keyward:problem:malformed-request");
+    assert!(body["detail"].as_str().unwrap().contains("not valid JSON"));
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_content_type_is_415() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/probe"))
+        .header("content-type", "text/plain")
+        .body(r#"{"name": "invoices"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    assert_eq!(problem(resp).await["type"], "urn:keyward:problem:unsupported-media-type");
+
+    let resp = app.client.post(app.url("/api/v1/probe")).body("{}").send().await.unwrap();
+    assert_eq!(resp.status(), 415);
+}
+
+#[tokio::test]
+async fn unknown_missing_mistyped_and_invalid_fields_are_listed() {
+    let app = spawn_app().await;
+    let send = |body: serde_json::Value| {
+        let app = &app;
+        async move { app.client.post(app.url("/api/v1/probe")).json(&body).send().await.unwrap() }
+    };
+
+    let resp = send(serde_json::json!({"name": "invoices", "admin": true})).await;
+    assert_eq!(resp.status(), 400);
+    let body = problem(resp).await;
+    assert_eq!(body["type"], "urn:keyward:problem:validation-failed");
+    assert_eq!(body["errors"], serde_json::json!([{"field": "admin", "message": "unknown field"}]));
+
+    let body = problem(send(serde_json::json!({"note": 5})).await).await;
+    let errors = body["errors"].as_array().unwrap();
+    assert!(errors.contains(&serde_json::json!({"field": "name", "message": "is required"})), "{errors:?}");
+    assert!(errors.contains(&serde_json::json!({"field": "note", "message": "must be of type string"})), "{errors:?}");
+
+    let body = problem(send(serde_json::json!({"name": "Bad Name"})).await).await;
+    assert_eq!(body["errors"][0]["field"], "name");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("pattern"));
+
+    let body = problem(send(serde_json::json!({"name": "ok", "email": "not-an-email"})).await).await;
+    assert_eq!(body["errors"], serde_json::json!([{"field": "email", "message": "must be an email address"}]));
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_get_413_whether_declared_or_chunked() {
+    let app = spawn_app().await;
+    let big = format!(r#"{{"name": "ok", "note": "{}"}}"#, "x".repeat(70 * 1024));
+    let resp = app
+        .client
+        .post(app.url("/api/v1/probe"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(problem(resp).await["type"], "urn:keyward:problem:payload-too-large");
+
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.into_bytes().chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    let resp = app
+        .client
+        .post(app.url("/api/v1/probe"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+
+    // Just under the limit is fine.
+    let fits = format!(r#"{{"name": "ok", "note": "{}"}}"#, "x".repeat(60 * 1024));
+    let resp = app
+        .client
+        .post(app.url("/api/v1/probe"))
+        .header("content-type", "application/json")
+        .body(fits)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn bad_query_parameters_and_empty_bodies_are_400_not_500() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/probe"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(problem(resp).await["type"], "urn:keyward:problem:malformed-request");
+}

@@ -1,0 +1,141 @@
+//! `spawn_app`: a running Keyward on port 0 with its own database, and a client pointed at it.
+
+use std::collections::HashMap;
+
+use keyward::{app::{AppState, Application}, config::Config, http::body::JsonBody};
+use poem_openapi::{Object, OpenApi, payload::Json};
+use sea_orm::{ConnectionTrait, Database};
+use validator::Validate;
+
+pub struct TestApp {
+    pub address: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+}
+
+/// Starts Keyward with the defaults plus `settings` (as environment variables would give them).
+pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
+    let db = TestDb::create().await;
+    let mut vars: HashMap<String, String> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    vars.entry("KEYWARD_LISTEN".into()).or_insert("127.0.0.1:0".into());
+    vars.insert("DATABASE_URL".into(), db.url.clone());
+    let config = Config::from_map(&vars).expect("test configuration is valid");
+    let app = Application::build_with(config, ProbeApi).await.expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp { address, state, client, _db: db }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// A database that exists for one test: a SQLite file in a temporary folder, or a PostgreSQL database
+/// created on the server named by `KEYWARD_TEST_PG_URL` and dropped afterwards.
+pub struct TestDb {
+    pub url: String,
+    pg: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        match std::env::var("KEYWARD_TEST_PG_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("keyward_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url).await.expect("PostgreSQL for tests is reachable");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                admin.close().await.ok();
+                let (base, _) = admin_url.rsplit_once('/').expect("URL names a database");
+                Self {
+                    url: format!("{base}/{name}"),
+                    pg: Some((admin_url, name)),
+                    _dir: None,
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}/keyward.db?mode=rwc", dir.path().display());
+                Self { url, pg: None, _dir: Some(dir) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.pg.take() else {
+            return;
+        };
+        // Drop runs outside async code; a short-lived runtime on its own thread removes the database.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    admin.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// An operation mounted only in tests, to drive the shared request-body machinery (`JsonBody`,
+/// problem documents, size limits) the way Keyward's own write operations use it.
+pub struct ProbeApi;
+
+#[derive(Object, Validate, Debug)]
+#[oai(deny_unknown_fields)]
+pub struct ProbeBody {
+    #[oai(validator(min_length = 2, max_length = 64, pattern = r"^[a-z][a-z0-9_-]*$"))]
+    pub name: String,
+    #[validate(email(message = "must be an email address"))]
+    pub email: Option<String>,
+    pub note: Option<String>,
+}
+
+#[OpenApi]
+impl ProbeApi {
+    #[oai(path = "/api/v1/probe", method = "post")]
+    async fn probe(&self, body: JsonBody<ProbeBody>) -> Json<String> {
+        Json(body.0.name)
+    }
+}
+
+/// Reads a problem document, checking the media type on the way.
+pub async fn problem(resp: reqwest::Response) -> serde_json::Value {
+    assert_eq!(
+        resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "status {}",
+        resp.status()
+    );
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().starts_with("urn:keyward:problem:"));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}

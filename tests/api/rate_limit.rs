@@ -1,0 +1,108 @@
+use crate::helpers::{problem, spawn_app_with};
+
+const SPA: &str = "https://spa.example.com";
+
+#[tokio::test]
+async fn after_the_burst_requests_get_429_with_retry_after_and_cors_headers() {
+    let app = spawn_app_with(&[
+        ("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"),
+        ("KEYWARD_RATE_LIMIT_BURST", "3"),
+        ("KEYWARD_CORS_ORIGINS", SPA),
+    ])
+    .await;
+    // Every path counts: known, unknown and the spec.
+    for path in ["/healthz", "/no/such/path", "/openapi.json"] {
+        let resp = app.client.get(app.url(path)).header("Origin", SPA).send().await.unwrap();
+        assert_ne!(resp.status(), 429, "{path} within the burst");
+    }
+    let resp = app.client.get(app.url("/healthz")).header("Origin", SPA).send().await.unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry_after: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry_after), "{retry_after}");
+    assert_eq!(resp.headers()["access-control-allow-origin"], SPA);
+    assert_eq!(problem(resp).await["type"], "urn:keyward:problem:rate-limited");
+
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status(), 429, "metrics is rate limited like any path");
+}
+
+#[tokio::test]
+async fn preflights_are_not_counted() {
+    let app = spawn_app_with(&[
+        ("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"),
+        ("KEYWARD_RATE_LIMIT_BURST", "2"),
+        ("KEYWARD_CORS_ORIGINS", SPA),
+    ])
+    .await;
+    for _ in 0..5 {
+        let resp = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url("/healthz"))
+            .header("Origin", SPA)
+            .header("Access-Control-Request-Method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/healthz").await.status(), 429);
+}
+
+#[tokio::test]
+async fn x_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = spawn_app_with(&[("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"), ("KEYWARD_RATE_LIMIT_BURST", "2")]).await;
+    let statuses = send_as_many_clients(&app, 3).await;
+    // All three came from the same peer; pretending to be others does not earn a fresh bucket.
+    assert_eq!(statuses, [200, 200, 429]);
+}
+
+#[tokio::test]
+async fn x_forwarded_for_from_a_trusted_proxy_names_the_client() {
+    let app = spawn_app_with(&[
+        ("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"),
+        ("KEYWARD_RATE_LIMIT_BURST", "2"),
+        ("KEYWARD_TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    let statuses = send_as_many_clients(&app, 3).await;
+    assert_eq!(statuses, [200, 200, 200]);
+    // The same forwarded client is limited like any other.
+    let again: Vec<u16> = futures_util::future::join_all((0..3).map(|_| async {
+        app.client
+            .get(app.url("/healthz"))
+            .header("X-Forwarded-For", "198.51.100.1")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }))
+    .await;
+    assert!(again.contains(&429), "{again:?}");
+}
+
+/// Sends one request per pretended client address, in order.
+async fn send_as_many_clients(app: &crate::helpers::TestApp, n: usize) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for i in 0..n {
+        let resp = app
+            .client
+            .get(app.url("/healthz"))
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn zero_per_minute_turns_limiting_off() {
+    let app = spawn_app_with(&[("KEYWARD_RATE_LIMIT_PER_MINUTE", "0"), ("KEYWARD_RATE_LIMIT_BURST", "1")]).await;
+    for _ in 0..20 {
+        assert_eq!(app.get("/healthz").await.status(), 200);
+    }
+}
