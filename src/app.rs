@@ -5,8 +5,8 @@ use std::{collections::BTreeSet, future::Future, ops::Deref, sync::Arc, time::Du
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, PathPattern, Response, Route, Server, get, handler,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     http::header,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader, Tracing},
     web::Data,
 };
@@ -89,7 +89,10 @@ impl AllowTable {
                 if methods.contains("GET") {
                     methods.insert("HEAD".into());
                 }
-                table.push((segments(path), methods.into_iter().collect::<Vec<_>>().join(", ")));
+                table.push((
+                    segments(path),
+                    methods.into_iter().collect::<Vec<_>>().join(", "),
+                ));
             }
         }
         for path in extra_get_paths {
@@ -114,7 +117,10 @@ impl AllowTable {
 }
 
 fn segments(path: &str) -> Vec<String> {
-    path.trim_matches('/').split('/').map(str::to_owned).collect()
+    path.trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect()
 }
 
 #[handler]
@@ -125,7 +131,10 @@ fn metrics_endpoint(state: Data<&AppState>) -> Response {
 }
 
 /// Turns errors from the wrapped endpoint into problem responses, keeping the matched route for metrics.
-fn problems<E: Endpoint + 'static>(ep: E, table: Arc<AllowTable>) -> impl Endpoint<Output = Response> {
+fn problems<E: Endpoint + 'static>(
+    ep: E,
+    table: Arc<AllowTable>,
+) -> impl Endpoint<Output = Response> {
     ep.around(move |ep, req| {
         let table = table.clone();
         async move {
@@ -146,9 +155,15 @@ fn problems<E: Endpoint + 'static>(ep: E, table: Arc<AllowTable>) -> impl Endpoi
 }
 
 /// The whole HTTP application: routes and the middleware stack around them (the last `.with` is outermost).
-pub fn endpoint<T: OpenApi + 'static>(state: AppState, extra: T) -> impl Endpoint<Output = Response> {
+pub fn endpoint<T: OpenApi + 'static>(
+    state: AppState,
+    extra: T,
+) -> impl Endpoint<Output = Response> {
     let svc = service(extra);
-    let table = Arc::new(AllowTable::from_spec(&svc.spec(), &["/openapi.json", "/docs", "/metrics"]));
+    let table = Arc::new(AllowTable::from_spec(
+        &svc.spec(),
+        &["/openapi.json", "/docs", "/metrics"],
+    ));
     let docs = svc.swagger_ui();
     let spec = svc.spec_endpoint();
     let routes = Route::new()
@@ -161,7 +176,10 @@ pub fn endpoint<T: OpenApi + 'static>(state: AppState, extra: T) -> impl Endpoin
         .config
         .cors_origins
         .iter()
-        .fold(Cors::new().allow_origin(state.config.public_origin()), |c, o| c.allow_origin(o.as_str()))
+        .fold(
+            Cors::new().allow_origin(state.config.public_origin()),
+            |c, o| c.allow_origin(o.as_str()),
+        )
         .allow_credentials(true)
         .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allow_headers(["content-type", "authorization", "x-csrf", "x-request-id"])
@@ -171,9 +189,15 @@ pub fn endpoint<T: OpenApi + 'static>(state: AppState, extra: T) -> impl Endpoin
     let inner = problems(
         routes
             .with(CatchPanic::new().with_handler(|_| {
-                Problem::new(ProblemType::Internal, "an unexpected error occurred; it has been logged").into_response()
+                Problem::new(
+                    ProblemType::Internal,
+                    "an unexpected error occurred; it has been logged",
+                )
+                .into_response()
             }))
-            .with(BodyLimit { max_bytes: MAX_BODY_BYTES })
+            .with(BodyLimit {
+                max_bytes: MAX_BODY_BYTES,
+            })
             .with(RateLimit {
                 limits: state.rate_limits.clone(),
                 metrics: state.metrics.clone(),
@@ -184,7 +208,9 @@ pub fn endpoint<T: OpenApi + 'static>(state: AppState, extra: T) -> impl Endpoin
     let vary_origin = SetHeader::new().appending(header::VARY, "Origin");
     problems(inner.with(cors), table)
         .with(vary_origin)
-        .with(SecurityHeaders { hsts: state.config.is_https() })
+        .with(SecurityHeaders {
+            hsts: state.config.is_https(),
+        })
         .with(RequestMetrics(state.metrics.clone()))
         .with(Tracing)
         .with(RequestId::default().reuse_id(ReuseId::Ignore))
@@ -251,7 +277,10 @@ impl<T: OpenApi + 'static> Application<T> {
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish (10 s at most).
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let limits = self.state.rate_limits.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -299,9 +328,13 @@ mod tests {
 
     #[test]
     fn allow_table_matches_templated_paths() {
-        let spec = r#"{"paths":{"/api/v1/roles/{id}":{"get":{},"delete":{}},"/healthz":{"get":{}}}}"#;
+        let spec =
+            r#"{"paths":{"/api/v1/roles/{id}":{"get":{},"delete":{}},"/healthz":{"get":{}}}}"#;
         let t = AllowTable::from_spec(spec, &["/metrics"]);
-        assert_eq!(t.allow("/api/v1/roles/42").as_deref(), Some("DELETE, GET, HEAD"));
+        assert_eq!(
+            t.allow("/api/v1/roles/42").as_deref(),
+            Some("DELETE, GET, HEAD")
+        );
         assert_eq!(t.allow("/healthz").as_deref(), Some("GET, HEAD"));
         assert_eq!(t.allow("/metrics").as_deref(), Some("GET, HEAD"));
         assert_eq!(t.allow("/nope"), None);

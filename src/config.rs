@@ -81,11 +81,20 @@ impl Config {
             });
         }
         let cors_origins = vars.list("KEYWARD_CORS_ORIGINS", |raw| {
-            parse_origin(raw).ok_or("a comma-separated list of origins such as https://app.example.com")
+            parse_origin(raw)
+                .ok_or("a comma-separated list of origins such as https://app.example.com")
         })?;
         let rate_limit = RateLimitSettings {
-            per_minute: vars.parse("KEYWARD_RATE_LIMIT_PER_MINUTE", "600", "a whole number of requests per minute (0 turns limiting off)")?,
-            burst: vars.parse("KEYWARD_RATE_LIMIT_BURST", "100", "a whole number of requests from 1 up")?,
+            per_minute: vars.parse(
+                "KEYWARD_RATE_LIMIT_PER_MINUTE",
+                "600",
+                "a whole number of requests per minute (0 turns limiting off)",
+            )?,
+            burst: vars.parse(
+                "KEYWARD_RATE_LIMIT_BURST",
+                "100",
+                "a whole number of requests from 1 up",
+            )?,
         };
         if rate_limit.burst == 0 {
             return Err(ConfigError {
@@ -95,7 +104,8 @@ impl Config {
             });
         }
         let trusted_proxies = vars.list("KEYWARD_TRUSTED_PROXIES", |raw| {
-            parse_ip_net(raw).ok_or("a comma-separated list of IP addresses or CIDR ranges such as 10.0.0.0/8")
+            parse_ip_net(raw)
+                .ok_or("a comma-separated list of IP addresses or CIDR ranges such as 10.0.0.0/8")
         })?;
         let log_format = match vars.get("KEYWARD_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
@@ -134,10 +144,17 @@ struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
     fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
-    fn parse<T: FromStr>(&self, var: &'static str, default: &str, expected: &str) -> Result<T, ConfigError> {
+    fn parse<T: FromStr>(
+        &self,
+        var: &'static str,
+        default: &str,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
         let raw = self.get(var).unwrap_or_else(|| default.into());
         raw.parse().map_err(|_| ConfigError {
             var,
@@ -219,7 +236,10 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_map(&map)
     }
 
@@ -229,7 +249,13 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
-        assert_eq!(c.rate_limit, RateLimitSettings { per_minute: 600, burst: 100 });
+        assert_eq!(
+            c.rate_limit,
+            RateLimitSettings {
+                per_minute: 600,
+                burst: 100
+            }
+        );
         assert!(c.cors_origins.is_empty());
         assert_eq!(c.log_format, LogFormat::Pretty);
     }
@@ -241,17 +267,43 @@ mod tests {
             err.to_string(),
             "invalid KEYWARD_RATE_LIMIT_PER_MINUTE=\"lots\": expected a whole number of requests per minute (0 turns limiting off)"
         );
-        assert_eq!(config(&[("KEYWARD_LISTEN", "nowhere")]).unwrap_err().var, "KEYWARD_LISTEN");
-        assert_eq!(config(&[("KEYWARD_LOG_FORMAT", "xml")]).unwrap_err().var, "KEYWARD_LOG_FORMAT");
-        assert_eq!(config(&[("KEYWARD_RATE_LIMIT_BURST", "0")]).unwrap_err().var, "KEYWARD_RATE_LIMIT_BURST");
-        assert_eq!(config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var, "DATABASE_URL");
+        assert_eq!(
+            config(&[("KEYWARD_LISTEN", "nowhere")]).unwrap_err().var,
+            "KEYWARD_LISTEN"
+        );
+        assert_eq!(
+            config(&[("KEYWARD_LOG_FORMAT", "xml")]).unwrap_err().var,
+            "KEYWARD_LOG_FORMAT"
+        );
+        assert_eq!(
+            config(&[("KEYWARD_RATE_LIMIT_BURST", "0")])
+                .unwrap_err()
+                .var,
+            "KEYWARD_RATE_LIMIT_BURST"
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
+            "DATABASE_URL"
+        );
     }
 
     #[test]
     fn cors_origins_must_be_bare_origins() {
-        let c = config(&[("KEYWARD_CORS_ORIGINS", "https://app.example.com, http://localhost:5173")]).unwrap();
-        assert_eq!(c.cors_origins, ["https://app.example.com", "http://localhost:5173"]);
-        for bad in ["*", "https://app.example.com/", "https://app.example.com/path", "app.example.com"] {
+        let c = config(&[(
+            "KEYWARD_CORS_ORIGINS",
+            "https://app.example.com, http://localhost:5173",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        for bad in [
+            "*",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "app.example.com",
+        ] {
             let err = config(&[("KEYWARD_CORS_ORIGINS", bad)]).unwrap_err();
             assert_eq!(err.var, "KEYWARD_CORS_ORIGINS", "{bad} accepted");
         }

@@ -299,7 +299,8 @@ pub fn field_errors(errs: &validator::ValidationErrors) -> Vec<FieldError> {
 /// (`ApiError`) already are problems and pass through; poem's and poem-openapi's own errors are mapped here.
 pub fn problem_from_error(err: poem::Error, allow: Option<String>) -> Response {
     use poem_openapi::error::{
-        AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+        AuthorizationError, ContentTypeError, ParseParamError, ParsePathError,
+        ParseRequestPayloadError,
     };
 
     if err.is_from_response() {
@@ -312,7 +313,10 @@ pub fn problem_from_error(err: poem::Error, allow: Option<String>) -> Response {
         Problem::new(ProblemType::ValidationFailed, e.to_string())
             .with_errors(vec![FieldError::new(e.name, clean_reason(&e.reason))])
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        Problem::new(ProblemType::MalformedRequest, format!("the request body could not be read: {}", e.reason))
+        Problem::new(
+            ProblemType::MalformedRequest,
+            format!("the request body could not be read: {}", e.reason),
+        )
     } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
         Problem::new(
             ProblemType::UnsupportedMediaType,
@@ -324,11 +328,16 @@ pub fn problem_from_error(err: poem::Error, allow: Option<String>) -> Response {
             "no valid credentials: send the session cookie or an `Authorization: Bearer` token",
         )
         .into_response();
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(WWW_AUTHENTICATE),
+        );
         return resp;
     } else if err.downcast_ref::<poem::error::CorsError>().is_some() {
-        Problem::new(ProblemType::Forbidden, format!("cross-origin request refused: {err}"))
+        Problem::new(
+            ProblemType::Forbidden,
+            format!("cross-origin request refused: {err}"),
+        )
     } else {
         let status = err.status();
         let kind = ProblemType::for_status(status);
@@ -338,7 +347,9 @@ pub fn problem_from_error(err: poem::Error, allow: Option<String>) -> Response {
         } else {
             let detail = match kind {
                 ProblemType::NotFound => "no resource at this path".to_owned(),
-                ProblemType::MethodNotAllowed => "this path does not support the method; see the Allow header".to_owned(),
+                ProblemType::MethodNotAllowed => {
+                    "this path does not support the method; see the Allow header".to_owned()
+                }
                 _ => err.to_string(),
             };
             Problem::new(kind, detail)
@@ -371,7 +382,10 @@ mod tests {
     fn every_problem_type_has_a_distinct_uri() {
         let uris: std::collections::HashSet<_> = ProblemType::ALL.iter().map(|t| t.uri()).collect();
         assert_eq!(uris.len(), ProblemType::ALL.len());
-        assert_eq!(ProblemType::RateLimited.uri(), "urn:keyward:problem:rate-limited");
+        assert_eq!(
+            ProblemType::RateLimited.uri(),
+            "urn:keyward:problem:rate-limited"
+        );
     }
 
     #[test]
@@ -384,7 +398,12 @@ mod tests {
             #[validate(length(min = 2))]
             name: String,
         }
-        let errs = Body { email: "nope".into(), name: "x".into() }.validate().unwrap_err();
+        let errs = Body {
+            email: "nope".into(),
+            name: "x".into(),
+        }
+        .validate()
+        .unwrap_err();
         assert_eq!(
             field_errors(&errs),
             vec![

@@ -10,7 +10,11 @@ use keyward::{
 };
 
 #[derive(Parser)]
-#[command(name = "keyward", version, about = "Application backend for single-page apps")]
+#[command(
+    name = "keyward",
+    version,
+    about = "Application backend for single-page apps"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -47,7 +47,9 @@ poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + Valid
 /// Reads and checks a body; kept apart from HTTP so the rules can be tested on plain bytes.
 pub fn parse_body<T: ParseFromJSON + Validate>(data: &[u8]) -> Result<T, ApiError> {
     if data.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::malformed("the request body is empty; send a JSON object"));
+        return Err(ApiError::malformed(
+            "the request body is empty; send a JSON object",
+        ));
     }
     let value: Value = serde_json::from_slice(data)
         .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
@@ -86,11 +88,15 @@ fn shape_errors<T: Type>(value: &Value) -> Vec<FieldError> {
         }
     }
     for (name, field_schema) in &schema.properties {
-        let (Some(v), Some(field_schema)) = (obj.get(*name), resolve(&registry, field_schema)) else {
+        let (Some(v), Some(field_schema)) = (obj.get(*name), resolve(&registry, field_schema))
+        else {
             continue;
         };
         if !v.is_null() && !json_matches(field_schema.ty, v) {
-            errors.push(FieldError::new(*name, format!("must be of type {}", field_schema.ty)));
+            errors.push(FieldError::new(
+                *name,
+                format!("must be of type {}", field_schema.ty),
+            ));
         }
     }
     errors
@@ -123,7 +129,11 @@ fn attribute(message: &str) -> FieldError {
         .map(|(field, _)| field);
     let rule = message
         .split_once("verification failed. ")
-        .map(|(_, rule)| rule.split(" (occurred while parsing").next().unwrap_or(rule));
+        .map(|(_, rule)| {
+            rule.split(" (occurred while parsing")
+                .next()
+                .unwrap_or(rule)
+        });
     match (field, rule) {
         (Some(field), Some(rule)) => FieldError::new(field, format!("does not satisfy {rule}")),
         _ => FieldError::new("body", message),
@@ -168,24 +178,43 @@ mod tests {
         let p = problem(parse_body::<Sample>(br#"{"count": "three", "extra": 1}"#).unwrap_err());
         assert_eq!(p.kind, "urn:keyward:problem:validation-failed");
         let errors = p.errors.unwrap();
-        assert!(errors.contains(&FieldError::new("extra", "unknown field")), "{errors:?}");
-        assert!(errors.contains(&FieldError::new("name", "is required")), "{errors:?}");
-        assert!(errors.contains(&FieldError::new("count", "must be of type integer")), "{errors:?}");
+        assert!(
+            errors.contains(&FieldError::new("extra", "unknown field")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.contains(&FieldError::new("name", "is required")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.contains(&FieldError::new("count", "must be of type integer")),
+            "{errors:?}"
+        );
     }
 
     #[test]
     fn schema_rules_and_validator_rules_name_the_field() {
         let p = problem(parse_body::<Sample>(br#"{"name": "x"}"#).unwrap_err());
-        assert_eq!(p.errors.unwrap(), vec![FieldError::new("name", "does not satisfy minLength(2)")]);
+        assert_eq!(
+            p.errors.unwrap(),
+            vec![FieldError::new("name", "does not satisfy minLength(2)")]
+        );
         let p = problem(parse_body::<Sample>(br#"{"name": "xy", "email": "nope"}"#).unwrap_err());
-        assert_eq!(p.errors.unwrap(), vec![FieldError::new("email", "must be an email address")]);
+        assert_eq!(
+            p.errors.unwrap(),
+            vec![FieldError::new("email", "must be an email address")]
+        );
     }
 
     #[test]
     fn a_valid_body_parses() {
-        let s = parse_body::<Sample>(br#"{"name": "ok", "count": 3, "email": "a@example.com"}"#).unwrap();
+        let s = parse_body::<Sample>(br#"{"name": "ok", "count": 3, "email": "a@example.com"}"#)
+            .unwrap();
         assert_eq!((s.name.as_str(), s.count), ("ok", Some(3)));
         let p = problem(parse_body::<Sample>(b"[1]").unwrap_err());
-        assert_eq!(p.errors.unwrap(), vec![FieldError::new("body", "must be a JSON object")]);
+        assert_eq!(
+            p.errors.unwrap(),
+            vec![FieldError::new("body", "must be a JSON object")]
+        );
     }
 }

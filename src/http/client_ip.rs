@@ -51,28 +51,53 @@ mod tests {
 
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
-        assert_eq!(resolve(ip("203.0.113.9"), Some("1.2.3.4"), &nets(&["10.0.0.0/8"])), ip("203.0.113.9"));
-        assert_eq!(resolve(ip("203.0.113.9"), Some("1.2.3.4"), &[]), ip("203.0.113.9"));
+        assert_eq!(
+            resolve(ip("203.0.113.9"), Some("1.2.3.4"), &nets(&["10.0.0.0/8"])),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            resolve(ip("203.0.113.9"), Some("1.2.3.4"), &[]),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn behind_trusted_proxies_the_rightmost_untrusted_entry_is_the_client() {
         let trusted = nets(&["10.0.0.0/8"]);
-        assert_eq!(resolve(ip("10.0.0.1"), Some("6.6.6.6, 198.51.100.7"), &trusted), ip("198.51.100.7"));
-        assert_eq!(resolve(ip("10.0.0.1"), Some("6.6.6.6, 198.51.100.7, 10.1.1.1"), &trusted), ip("198.51.100.7"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), Some("6.6.6.6, 198.51.100.7"), &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            resolve(
+                ip("10.0.0.1"),
+                Some("6.6.6.6, 198.51.100.7, 10.1.1.1"),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
     }
 
     #[test]
     fn a_chain_of_only_proxies_or_garbage_falls_back_to_the_last_proxy() {
         let trusted = nets(&["10.0.0.0/8"]);
         assert_eq!(resolve(ip("10.0.0.1"), None, &trusted), ip("10.0.0.1"));
-        assert_eq!(resolve(ip("10.0.0.1"), Some("10.2.2.2"), &trusted), ip("10.2.2.2"));
-        assert_eq!(resolve(ip("10.0.0.1"), Some("1.1.1.1, nonsense"), &trusted), ip("10.0.0.1"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), Some("10.2.2.2"), &trusted),
+            ip("10.2.2.2")
+        );
+        assert_eq!(
+            resolve(ip("10.0.0.1"), Some("1.1.1.1, nonsense"), &trusted),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
     fn ipv4_mapped_peers_match_ipv4_ranges() {
         let trusted = nets(&["127.0.0.1/32"]);
-        assert_eq!(resolve(ip("::ffff:127.0.0.1"), Some("192.0.2.1"), &trusted), ip("192.0.2.1"));
+        assert_eq!(
+            resolve(ip("::ffff:127.0.0.1"), Some("192.0.2.1"), &trusted),
+            ip("192.0.2.1")
+        );
     }
 }

@@ -25,14 +25,18 @@ impl HealthApi {
     /// Liveness: the process is up and serving requests.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
     async fn healthz(&self) -> HealthResponse {
-        HealthResponse::Ok(Json(HealthStatus { status: "ok".into() }))
+        HealthResponse::Ok(Json(HealthStatus {
+            status: "ok".into(),
+        }))
     }
 
     /// Readiness: the database answers. 503 while it does not, so load balancers stop sending traffic.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> Result<HealthResponse, ApiError> {
         match state.db.ping().await {
-            Ok(()) => Ok(HealthResponse::Ok(Json(HealthStatus { status: "ok".into() }))),
+            Ok(()) => Ok(HealthResponse::Ok(Json(HealthStatus {
+                status: "ok".into(),
+            }))),
             Err(err) => {
                 tracing::warn!(error = %err, "readiness check failed: database unreachable");
                 Err(ApiError::unavailable("the database does not answer"))

@@ -27,17 +27,26 @@ fn invalid_configuration_stops_with_exit_2_and_one_line_naming_the_setting() {
         assert_eq!(out.status.code(), Some(2), "{var}={value}");
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(var) && stderr.contains(value) && stderr.contains(expected), "{stderr}");
+        assert!(
+            stderr.contains(var) && stderr.contains(value) && stderr.contains(expected),
+            "{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
 
 #[test]
 fn the_committed_spec_is_what_the_code_generates() {
-    let out = keyward().arg("openapi").env("KEYWARD_LISTEN", "garbage").output().unwrap();
+    let out = keyward()
+        .arg("openapi")
+        .env("KEYWARD_LISTEN", "garbage")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "openapi reads no configuration");
     let generated = String::from_utf8(out.stdout).unwrap();
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
     assert!(
         generated.trim() == committed.trim(),
         "openapi/openapi.json is stale: run `cargo run -q -- openapi > openapi/openapi.json` and regenerate the client"
@@ -48,7 +57,15 @@ fn the_committed_spec_is_what_the_code_generates() {
 fn migrate_creates_the_schema_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/m.db?mode=rwc", dir.path().display());
-    let out = keyward().arg("migrate").env("DATABASE_URL", &url).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = keyward()
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("m.db").exists());
 }

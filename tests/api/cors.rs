@@ -9,11 +9,25 @@ fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn an_allowed_origin_gets_credentialed_cors_headers_never_a_wildcard() {
     let app = spawn_app_with(&[("KEYWARD_CORS_ORIGINS", SPA)]).await;
-    let resp = app.client.get(app.url("/healthz")).header("Origin", SPA).send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header("Origin", SPA)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(header(&resp, "access-control-allow-origin"), Some(SPA));
-    assert_eq!(header(&resp, "access-control-allow-credentials"), Some("true"));
-    assert!(header(&resp, "vary").unwrap_or_default().to_lowercase().contains("origin"));
+    assert_eq!(
+        header(&resp, "access-control-allow-credentials"),
+        Some("true")
+    );
+    assert!(
+        header(&resp, "vary")
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("origin")
+    );
 }
 
 #[tokio::test]
@@ -30,9 +44,21 @@ async fn a_preflight_from_an_allowed_origin_is_answered() {
         .unwrap();
     assert!(resp.status().is_success(), "{}", resp.status());
     assert_eq!(header(&resp, "access-control-allow-origin"), Some(SPA));
-    assert_eq!(header(&resp, "access-control-allow-credentials"), Some("true"));
-    assert!(header(&resp, "access-control-allow-methods").unwrap().contains("POST"));
-    assert!(header(&resp, "access-control-allow-headers").unwrap().to_lowercase().contains("x-csrf"));
+    assert_eq!(
+        header(&resp, "access-control-allow-credentials"),
+        Some("true")
+    );
+    assert!(
+        header(&resp, "access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        header(&resp, "access-control-allow-headers")
+            .unwrap()
+            .to_lowercase()
+            .contains("x-csrf")
+    );
 }
 
 #[tokio::test]
@@ -65,10 +91,22 @@ async fn an_unknown_origin_is_refused_with_a_problem_and_no_cors_headers() {
 #[tokio::test]
 async fn with_no_origins_configured_only_keywards_own_origin_may_call() {
     let app = spawn_app().await;
-    let foreign = app.client.get(app.url("/healthz")).header("Origin", SPA).send().await.unwrap();
+    let foreign = app
+        .client
+        .get(app.url("/healthz"))
+        .header("Origin", SPA)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(foreign.status(), 403);
     let own_origin = app.state.config.public_origin();
-    let own = app.client.get(app.url("/healthz")).header("Origin", &own_origin).send().await.unwrap();
+    let own = app
+        .client
+        .get(app.url("/healthz"))
+        .header("Origin", &own_origin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(own.status(), 200);
     // Requests without an Origin (not from a browser) are not CORS requests at all.
     let plain = app.get("/healthz").await;

@@ -13,9 +13,17 @@ async fn a_wrong_method_gets_405_with_allow() {
     let resp = app.client.delete(app.url("/healthz")).send().await.unwrap();
     assert_eq!(resp.status(), 405);
     assert_eq!(resp.headers()["allow"], "GET, HEAD");
-    assert_eq!(problem(resp).await["type"], "urn:keyward:problem:method-not-allowed");
+    assert_eq!(
+        problem(resp).await["type"],
+        "urn:keyward:problem:method-not-allowed"
+    );
 
-    let resp = app.client.get(app.url("/api/v1/probe")).send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url("/api/v1/probe"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 405);
     assert_eq!(resp.headers()["allow"], "POST");
 }
@@ -63,9 +71,18 @@ async fn a_wrong_or_missing_content_type_is_415() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 415);
-    assert_eq!(problem(resp).await["type"], "urn:keyward:problem:unsupported-media-type");
+    assert_eq!(
+        problem(resp).await["type"],
+        "urn:keyward:problem:unsupported-media-type"
+    );
 
-    let resp = app.client.post(app.url("/api/v1/probe")).body("{}").send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/api/v1/probe"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 415);
 }
 
@@ -74,26 +91,51 @@ async fn unknown_missing_mistyped_and_invalid_fields_are_listed() {
     let app = spawn_app().await;
     let send = |body: serde_json::Value| {
         let app = &app;
-        async move { app.client.post(app.url("/api/v1/probe")).json(&body).send().await.unwrap() }
+        async move {
+            app.client
+                .post(app.url("/api/v1/probe"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
     };
 
     let resp = send(serde_json::json!({"name": "invoices", "admin": true})).await;
     assert_eq!(resp.status(), 400);
     let body = problem(resp).await;
     assert_eq!(body["type"], "urn:keyward:problem:validation-failed");
-    assert_eq!(body["errors"], serde_json::json!([{"field": "admin", "message": "unknown field"}]));
+    assert_eq!(
+        body["errors"],
+        serde_json::json!([{"field": "admin", "message": "unknown field"}])
+    );
 
     let body = problem(send(serde_json::json!({"note": 5})).await).await;
     let errors = body["errors"].as_array().unwrap();
-    assert!(errors.contains(&serde_json::json!({"field": "name", "message": "is required"})), "{errors:?}");
-    assert!(errors.contains(&serde_json::json!({"field": "note", "message": "must be of type string"})), "{errors:?}");
+    assert!(
+        errors.contains(&serde_json::json!({"field": "name", "message": "is required"})),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&serde_json::json!({"field": "note", "message": "must be of type string"})),
+        "{errors:?}"
+    );
 
     let body = problem(send(serde_json::json!({"name": "Bad Name"})).await).await;
     assert_eq!(body["errors"][0]["field"], "name");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("pattern"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pattern")
+    );
 
-    let body = problem(send(serde_json::json!({"name": "ok", "email": "not-an-email"})).await).await;
-    assert_eq!(body["errors"], serde_json::json!([{"field": "email", "message": "must be an email address"}]));
+    let body =
+        problem(send(serde_json::json!({"name": "ok", "email": "not-an-email"})).await).await;
+    assert_eq!(
+        body["errors"],
+        serde_json::json!([{"field": "email", "message": "must be an email address"}])
+    );
 }
 
 #[tokio::test]
@@ -109,15 +151,23 @@ async fn bodies_over_64_kib_get_413_whether_declared_or_chunked() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 413);
-    assert_eq!(problem(resp).await["type"], "urn:keyward:problem:payload-too-large");
+    assert_eq!(
+        problem(resp).await["type"],
+        "urn:keyward:problem:payload-too-large"
+    );
 
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        big.into_bytes().chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
+        .into_bytes()
+        .chunks(8192)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
     let resp = app
         .client
         .post(app.url("/api/v1/probe"))
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
@@ -147,5 +197,8 @@ async fn bad_query_parameters_and_empty_bodies_are_400_not_500() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    assert_eq!(problem(resp).await["type"], "urn:keyward:problem:malformed-request");
+    assert_eq!(
+        problem(resp).await["type"],
+        "urn:keyward:problem:malformed-request"
+    );
 }

@@ -5,7 +5,10 @@ async fn healthz_answers_ok() {
     let app = spawn_app().await;
     let resp = app.get("/healthz").await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["status"], "ok");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
 }
 
 #[tokio::test]
@@ -29,8 +32,18 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
     app.get("/healthz").await;
     app.get("/no/such/path").await;
     let text = app.get("/metrics").await.text().await.unwrap();
-    assert!(text.contains(r#"keyward_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
-    assert!(text.contains(r#"keyward_http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
+    assert!(
+        text.contains(
+            r#"keyward_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"keyward_http_requests_total{method="GET",route="unmatched",status="404"} 1"#
+        ),
+        "{text}"
+    );
     assert!(text.contains("keyward_http_request_duration_seconds_bucket"));
 }
 
@@ -49,7 +62,12 @@ async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
     for path in ["/healthz", "/nope"] {
         let resp = app.get(path).await;
-        let id = resp.headers().get("x-request-id").unwrap().to_str().unwrap();
+        let id = resp
+            .headers()
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap();
         assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     }
 }

@@ -2,7 +2,11 @@
 
 use std::collections::HashMap;
 
-use keyward::{app::{AppState, Application}, config::Config, http::body::JsonBody};
+use keyward::{
+    app::{AppState, Application},
+    config::Config,
+    http::body::JsonBody,
+};
 use poem_openapi::{Object, OpenApi, payload::Json};
 use sea_orm::{ConnectionTrait, Database};
 use validator::Validate;
@@ -27,11 +31,17 @@ impl TestApp {
 /// Starts Keyward with the defaults plus `settings` (as environment variables would give them).
 pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
     let db = TestDb::create().await;
-    let mut vars: HashMap<String, String> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    vars.entry("KEYWARD_LISTEN".into()).or_insert("127.0.0.1:0".into());
+    let mut vars: HashMap<String, String> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.entry("KEYWARD_LISTEN".into())
+        .or_insert("127.0.0.1:0".into());
     vars.insert("DATABASE_URL".into(), db.url.clone());
     let config = Config::from_map(&vars).expect("test configuration is valid");
-    let app = Application::build_with(config, ProbeApi).await.expect("app builds");
+    let app = Application::build_with(config, ProbeApi)
+        .await
+        .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
@@ -39,7 +49,12 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    TestApp { address, state, client, _db: db }
+    TestApp {
+        address,
+        state,
+        client,
+        _db: db,
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -59,7 +74,9 @@ impl TestDb {
         match std::env::var("KEYWARD_TEST_PG_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {
                 let name = format!("keyward_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&admin_url).await.expect("PostgreSQL for tests is reachable");
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("PostgreSQL for tests is reachable");
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
@@ -75,7 +92,11 @@ impl TestDb {
             _ => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}/keyward.db?mode=rwc", dir.path().display());
-                Self { url, pg: None, _dir: Some(dir) }
+                Self {
+                    url,
+                    pg: None,
+                    _dir: Some(dir),
+                }
             }
         }
     }
@@ -88,7 +109,10 @@ impl Drop for TestDb {
         };
         // Drop runs outside async code; a short-lived runtime on its own thread removes the database.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(admin) = Database::connect(&admin_url).await {
                     let _ = admin
@@ -127,7 +151,9 @@ impl ProbeApi {
 /// Reads a problem document, checking the media type on the way.
 pub async fn problem(resp: reqwest::Response) -> serde_json::Value {
     assert_eq!(
-        resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/problem+json"),
         "status {}",
         resp.status()
@@ -135,7 +161,12 @@ pub async fn problem(resp: reqwest::Response) -> serde_json::Value {
     let status = resp.status().as_u16();
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["status"], status);
-    assert!(body["type"].as_str().unwrap().starts_with("urn:keyward:problem:"));
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:keyward:problem:")
+    );
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
 }

@@ -12,18 +12,41 @@ async fn after_the_burst_requests_get_429_with_retry_after_and_cors_headers() {
     .await;
     // Every path counts: known, unknown and the spec.
     for path in ["/healthz", "/no/such/path", "/openapi.json"] {
-        let resp = app.client.get(app.url(path)).header("Origin", SPA).send().await.unwrap();
+        let resp = app
+            .client
+            .get(app.url(path))
+            .header("Origin", SPA)
+            .send()
+            .await
+            .unwrap();
         assert_ne!(resp.status(), 429, "{path} within the burst");
     }
-    let resp = app.client.get(app.url("/healthz")).header("Origin", SPA).send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header("Origin", SPA)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 429);
-    let retry_after: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=10).contains(&retry_after), "{retry_after}");
     assert_eq!(resp.headers()["access-control-allow-origin"], SPA);
-    assert_eq!(problem(resp).await["type"], "urn:keyward:problem:rate-limited");
+    assert_eq!(
+        problem(resp).await["type"],
+        "urn:keyward:problem:rate-limited"
+    );
 
     let metrics = app.get("/metrics").await;
-    assert_eq!(metrics.status(), 429, "metrics is rate limited like any path");
+    assert_eq!(
+        metrics.status(),
+        429,
+        "metrics is rate limited like any path"
+    );
 }
 
 #[tokio::test]
@@ -52,7 +75,11 @@ async fn preflights_are_not_counted() {
 
 #[tokio::test]
 async fn x_forwarded_for_from_an_untrusted_peer_is_ignored() {
-    let app = spawn_app_with(&[("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"), ("KEYWARD_RATE_LIMIT_BURST", "2")]).await;
+    let app = spawn_app_with(&[
+        ("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"),
+        ("KEYWARD_RATE_LIMIT_BURST", "2"),
+    ])
+    .await;
     let statuses = send_as_many_clients(&app, 3).await;
     // All three came from the same peer; pretending to be others does not earn a fresh bucket.
     assert_eq!(statuses, [200, 200, 429]);
@@ -101,7 +128,11 @@ async fn send_as_many_clients(app: &crate::helpers::TestApp, n: usize) -> Vec<u1
 
 #[tokio::test]
 async fn zero_per_minute_turns_limiting_off() {
-    let app = spawn_app_with(&[("KEYWARD_RATE_LIMIT_PER_MINUTE", "0"), ("KEYWARD_RATE_LIMIT_BURST", "1")]).await;
+    let app = spawn_app_with(&[
+        ("KEYWARD_RATE_LIMIT_PER_MINUTE", "0"),
+        ("KEYWARD_RATE_LIMIT_BURST", "1"),
+    ])
+    .await;
     for _ in 0..20 {
         assert_eq!(app.get("/healthz").await.status(), 200);
     }

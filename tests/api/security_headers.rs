@@ -6,7 +6,10 @@ const COMMON: [(&str, &str); 6] = [
     ("referrer-policy", "no-referrer"),
     ("cross-origin-opener-policy", "same-origin"),
     ("cross-origin-resource-policy", "same-site"),
-    ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    ),
 ];
 
 fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
@@ -25,8 +28,14 @@ async fn api_responses_carry_every_security_header_and_a_strict_csp() {
         let csp = header(&resp, "content-security-policy").unwrap();
         assert!(csp.starts_with("default-src 'none'"), "{csp}");
         assert!(!csp.contains("unsafe-inline"), "{csp}");
-        assert!(header(&resp, "server").is_none(), "no Server banner on {path}");
-        assert!(header(&resp, "strict-transport-security").is_none(), "no HSTS over http");
+        assert!(
+            header(&resp, "server").is_none(),
+            "no Server banner on {path}"
+        );
+        assert!(
+            header(&resp, "strict-transport-security").is_none(),
+            "no HSTS over http"
+        );
     }
 }
 
@@ -44,5 +53,8 @@ async fn the_docs_page_gets_the_looser_policy_it_needs() {
 async fn hsts_is_sent_when_the_public_url_is_https() {
     let app = spawn_app_with(&[("KEYWARD_PUBLIC_URL", "https://keyward.example.com")]).await;
     let resp = app.get("/healthz").await;
-    assert_eq!(header(&resp, "strict-transport-security"), Some("max-age=63072000; includeSubDomains"));
+    assert_eq!(
+        header(&resp, "strict-transport-security"),
+        Some("max-age=63072000; includeSubDomains")
+    );
 }

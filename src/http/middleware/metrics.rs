@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result, PathPattern};
+use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 
 use crate::metrics::Metrics;
 

@@ -37,7 +37,11 @@ pub struct Bucket {
 
 impl Bucket {
     /// `None` when `per_minute` is 0, which turns the bucket off.
-    pub fn new(name: &'static str, settings: RateLimitSettings, applies_to: fn(&str) -> bool) -> Option<Self> {
+    pub fn new(
+        name: &'static str,
+        settings: RateLimitSettings,
+        applies_to: fn(&str) -> bool,
+    ) -> Option<Self> {
         let per_minute = NonZeroU32::new(settings.per_minute)?;
         let burst = NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN);
         Some(Self {
@@ -136,7 +140,10 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             if req.method() != Method::OPTIONS
                 && let Err(refusal) = self.limits.check(req.uri().path(), &RateKey::Ip(ip))
             {
-                self.metrics.rate_limited.with_label_values(&[refusal.bucket]).inc();
+                self.metrics
+                    .rate_limited
+                    .with_label_values(&[refusal.bucket])
+                    .inc();
                 return Ok(too_many_requests(&refusal));
             }
         }
@@ -168,7 +175,15 @@ mod tests {
 
     #[test]
     fn the_burst_passes_then_requests_are_refused_with_a_wait() {
-        let bucket = Bucket::new("global", RateLimitSettings { per_minute: 60, burst: 3 }, everywhere).unwrap();
+        let bucket = Bucket::new(
+            "global",
+            RateLimitSettings {
+                per_minute: 60,
+                burst: 3,
+            },
+            everywhere,
+        )
+        .unwrap();
         let limits = RateLimits::new(vec![bucket], vec![]);
         let key = RateKey::Ip("192.0.2.1".parse().unwrap());
         for _ in 0..3 {
@@ -176,14 +191,30 @@ mod tests {
         }
         let refusal = limits.check("/healthz", &key).unwrap_err();
         assert_eq!(refusal.bucket, "global");
-        assert!(refusal.retry_after > Duration::ZERO && refusal.retry_after <= Duration::from_secs(1));
+        assert!(
+            refusal.retry_after > Duration::ZERO && refusal.retry_after <= Duration::from_secs(1)
+        );
         // Another client has its own bucket.
-        assert!(limits.check("/healthz", &RateKey::Ip("192.0.2.2".parse().unwrap())).is_ok());
+        assert!(
+            limits
+                .check("/healthz", &RateKey::Ip("192.0.2.2".parse().unwrap()))
+                .is_ok()
+        );
     }
 
     #[test]
     fn zero_per_minute_turns_a_bucket_off() {
-        assert!(Bucket::new("global", RateLimitSettings { per_minute: 0, burst: 5 }, everywhere).is_none());
+        assert!(
+            Bucket::new(
+                "global",
+                RateLimitSettings {
+                    per_minute: 0,
+                    burst: 5
+                },
+                everywhere
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -191,7 +222,15 @@ mod tests {
         fn auth_only(path: &str) -> bool {
             path.starts_with("/auth/")
         }
-        let strict = Bucket::new("auth", RateLimitSettings { per_minute: 60, burst: 1 }, auth_only).unwrap();
+        let strict = Bucket::new(
+            "auth",
+            RateLimitSettings {
+                per_minute: 60,
+                burst: 1,
+            },
+            auth_only,
+        )
+        .unwrap();
         let limits = RateLimits::new(vec![strict], vec![]);
         let key = RateKey::Ip("192.0.2.1".parse().unwrap());
         for _ in 0..5 {

@@ -6,7 +6,8 @@ use poem::{
 };
 
 /// The API answers JSON only: nothing may be loaded, framed or run from it.
-const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 /// Swagger UI is served as inline script and style from the binary; it fetches only our own spec.
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
@@ -20,7 +21,10 @@ impl<E: Endpoint> Middleware<E> for SecurityHeaders {
     type Output = SecurityHeadersEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        SecurityHeadersEndpoint { inner, hsts: self.hsts }
+        SecurityHeadersEndpoint {
+            inner,
+            hsts: self.hsts,
+        }
     }
 }
 
@@ -37,13 +41,22 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
         let mut resp = self.inner.call(req).await?.into_response();
         let h = resp.headers_mut();
         let csp = if docs { DOCS_CSP } else { API_CSP };
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(csp),
+        );
         // Browsers must not guess a script or stylesheet out of a JSON body.
-        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         // No page of ours may be framed (clickjacking); CSP frame-ancestors says the same to newer browsers.
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         // URLs can carry codes and state; never leak them to other sites.
-        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
         // Keep other origins' windows out of our browsing context group (Spectre, tabnabbing).
         h.insert(
             HeaderName::from_static("cross-origin-opener-policy"),
@@ -57,7 +70,9 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
         // An API needs no device or sensor access; deny the powerful features outright.
         h.insert(
             HeaderName::from_static("permissions-policy"),
-            HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"),
+            HeaderValue::from_static(
+                "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+            ),
         );
         if self.hsts {
             // Once seen over https, browsers refuse plain http to this host for two years.

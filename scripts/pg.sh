@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster on a free loopback port, from Debian's package. Source this file, then
+# `pg_up` (exports KEYWARD_TEST_PG_URL, a superuser URL tests create their databases with) and `pg_down`.
+
+pg_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# initdb refuses to run as root, so as root the cluster belongs to the `postgres` system user.
+pg_as() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_up() {
+  local bin
+  bin=$(pg_bin)
+  if [ -z "$bin" ]; then
+    echo "PostgreSQL is not installed: apt-get install postgresql (the CI script does it)" >&2
+    return 1
+  fi
+  PG_DIR=$(mktemp -d /tmp/keyward-pg.XXXXXX)
+  chmod 755 "$PG_DIR"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR"
+  PG_PORT=$(free_port)
+  pg_as "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log"
+  # Durability settings off: the cluster lives for one test run.
+  pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null
+  export PG_DIR PG_PORT
+  export KEYWARD_TEST_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+  echo "throwaway PostgreSQL on 127.0.0.1:$PG_PORT" >&2
+}
+
+pg_down() {
+  [ -n "${PG_DIR:-}" ] || return 0
+  pg_as "$(pg_bin)/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+  unset PG_DIR
+}
