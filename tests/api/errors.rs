@@ -20,12 +20,12 @@ async fn a_wrong_method_gets_405_with_allow() {
 
     let resp = app
         .client
-        .get(app.url("/api/v1/probe"))
+        .put(app.url("/api/v1/probe"))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 405);
-    assert_eq!(resp.headers()["allow"], "POST");
+    assert_eq!(resp.headers()["allow"], "GET, HEAD, POST");
 }
 
 #[tokio::test]
@@ -189,6 +189,21 @@ async fn bodies_over_64_kib_get_413_whether_declared_or_chunked() {
 #[tokio::test]
 async fn bad_query_parameters_and_empty_bodies_are_400_not_500() {
     let app = spawn_app().await;
+    assert_eq!(
+        app.get("/api/v1/probe?per_page=20")
+            .await
+            .json::<u32>()
+            .await
+            .unwrap(),
+        20
+    );
+    for query in ["per_page=abc", "per_page=201", "per_page=-1"] {
+        let resp = app.get(&format!("/api/v1/probe?{query}")).await;
+        assert_eq!(resp.status(), 400, "{query}");
+        let body = problem(resp).await;
+        assert_eq!(body["type"], "urn:keyward:problem:validation-failed");
+        assert_eq!(body["errors"][0]["field"], "per_page", "{query}");
+    }
     let resp = app
         .client
         .post(app.url("/api/v1/probe"))
@@ -201,4 +216,18 @@ async fn bad_query_parameters_and_empty_bodies_are_400_not_500() {
         problem(resp).await["type"],
         "urn:keyward:problem:malformed-request"
     );
+}
+
+#[tokio::test]
+async fn a_panic_becomes_a_500_problem_and_the_server_keeps_serving() {
+    let app = spawn_app().await;
+    let resp = app.get("/api/v1/probe?panic=true").await;
+    assert_eq!(resp.status(), 500);
+    let body = problem(resp).await;
+    assert_eq!(body["type"], "urn:keyward:problem:internal");
+    assert!(
+        !body["detail"].as_str().unwrap().contains("probe asked"),
+        "no internals leak"
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
 }

@@ -7,7 +7,7 @@ use keyward::{
     config::Config,
     http::body::JsonBody,
 };
-use poem_openapi::{Object, OpenApi, payload::Json};
+use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 use sea_orm::{ConnectionTrait, Database};
 use validator::Validate;
 
@@ -145,6 +145,19 @@ impl ProbeApi {
     #[oai(path = "/api/v1/probe", method = "post")]
     async fn probe(&self, body: JsonBody<ProbeBody>) -> Json<String> {
         Json(body.0.name)
+    }
+
+    /// Takes a typed query parameter, and panics on request, to show neither reaches a client as a 500 page.
+    #[oai(path = "/api/v1/probe", method = "get")]
+    async fn probe_query(
+        &self,
+        #[oai(validator(maximum(value = "200")))] per_page: Query<Option<u32>>,
+        panic: Query<Option<bool>>,
+    ) -> Json<u32> {
+        if panic.0 == Some(true) {
+            panic!("probe asked to panic");
+        }
+        Json(per_page.0.unwrap_or(50))
     }
 }
 
