@@ -26,6 +26,40 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
+
+    /// A GET as a browser page on `origin` sends it.
+    pub async fn get_from(&self, path: &str, origin: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("Origin", origin)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A CORS preflight for `method` (and optionally request headers) from `origin`.
+    pub async fn preflight(
+        &self,
+        path: &str,
+        origin: &str,
+        method: &str,
+        headers: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(reqwest::Method::OPTIONS, self.url(path))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", method);
+        if let Some(headers) = headers {
+            req = req.header("Access-Control-Request-Headers", headers);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+/// A response header as text, if present.
+pub fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Starts Keyward with the defaults plus `settings` (as environment variables would give them).

@@ -12,22 +12,10 @@ async fn after_the_burst_requests_get_429_with_retry_after_and_cors_headers() {
     .await;
     // Every path counts: known, unknown and the spec.
     for path in ["/healthz", "/no/such/path", "/openapi.json"] {
-        let resp = app
-            .client
-            .get(app.url(path))
-            .header("Origin", SPA)
-            .send()
-            .await
-            .unwrap();
+        let resp = app.get_from(path, SPA).await;
         assert_ne!(resp.status(), 429, "{path} within the burst");
     }
-    let resp = app
-        .client
-        .get(app.url("/healthz"))
-        .header("Origin", SPA)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.get_from("/healthz", SPA).await;
     assert_eq!(resp.status(), 429);
     let retry_after: u64 = resp.headers()["retry-after"]
         .to_str()
@@ -58,14 +46,7 @@ async fn preflights_are_not_counted() {
     ])
     .await;
     for _ in 0..5 {
-        let resp = app
-            .client
-            .request(reqwest::Method::OPTIONS, app.url("/healthz"))
-            .header("Origin", SPA)
-            .header("Access-Control-Request-Method", "GET")
-            .send()
-            .await
-            .unwrap();
+        let resp = app.preflight("/healthz", SPA, "GET", None).await;
         assert!(resp.status().is_success());
     }
     assert_eq!(app.get("/healthz").await.status(), 200);

@@ -1,4 +1,4 @@
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{header, spawn_app, spawn_app_with};
 
 const COMMON: [(&str, &str); 6] = [
     ("x-content-type-options", "nosniff"),
@@ -11,10 +11,6 @@ const COMMON: [(&str, &str); 6] = [
         "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
     ),
 ];
-
-fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    resp.headers().get(name).and_then(|v| v.to_str().ok())
-}
 
 #[tokio::test]
 async fn api_responses_carry_every_security_header_and_a_strict_csp() {
