@@ -456,6 +456,22 @@ async function main() {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  if (cfg.exitWithParent) {
+    // don't outlive a crashed/killed test harness
+    const parent = process.ppid; // (a snapshot in Node; poll the parent pid itself)
+    setInterval(() => {
+      try {
+        process.kill(parent, 0);
+      } catch (err) {
+        if (err.code === 'ESRCH') shutdown();
+      }
+    }, 500).unref();
+  }
+  if (cfg.exitOnStdinClose) {
+    process.stdin.on('end', shutdown);
+    process.stdin.on('error', shutdown);
+    process.stdin.resume();
+  }
 
   console.error(`[idp] layout=${layout.name} issuer=${layout.issuer} client=${cfg.client.id} users=${users.explicit.size}+${users.generated} generated`);
   writeReadyLine({

@@ -51,5 +51,7 @@ export function loadConfig() {
     },
     logoutConfirm: ['1', 'true', 'yes', 'always'].includes(String(env.IDP_LOGOUT_CONFIRM || '').toLowerCase()),
     log: ['1', 'true', 'yes'].includes(String(env.IDP_LOG || '').toLowerCase()),
+    exitWithParent: !['0', 'false', 'no'].includes(String(env.IDP_EXIT_WITH_PARENT || '').toLowerCase()),
+    exitOnStdinClose: ['1', 'true', 'yes'].includes(String(env.IDP_EXIT_ON_STDIN_CLOSE || '').toLowerCase()),
   };
 }
