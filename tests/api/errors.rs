@@ -46,13 +46,8 @@ async fn a_valid_body_is_accepted() {
 async fn malformed_json_is_a_400_problem() {
     let app = spawn_app().await;
     let resp = app
-        .client
-        .post(app.url("/api/v1/probe"))
-        .header("content-type", "application/json")
-        .body(r#"{"name": "inv"#)
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/api/v1/probe", "application/json", r#"{"name": "inv"#)
+        .await;
     assert_eq!(resp.status(), 400);
     let body = problem(resp).await;
     assert_eq!(body["type"], "urn:keyward:problem:malformed-request");
@@ -63,13 +58,8 @@ async fn malformed_json_is_a_400_problem() {
 async fn a_wrong_or_missing_content_type_is_415() {
     let app = spawn_app().await;
     let resp = app
-        .client
-        .post(app.url("/api/v1/probe"))
-        .header("content-type", "text/plain")
-        .body(r#"{"name": "invoices"}"#)
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/api/v1/probe", "text/plain", r#"{"name": "invoices"}"#)
+        .await;
     assert_eq!(resp.status(), 415);
     assert_eq!(
         problem(resp).await["type"],
@@ -143,13 +133,8 @@ async fn bodies_over_64_kib_get_413_whether_declared_or_chunked() {
     let app = spawn_app().await;
     let big = format!(r#"{{"name": "ok", "note": "{}"}}"#, "x".repeat(70 * 1024));
     let resp = app
-        .client
-        .post(app.url("/api/v1/probe"))
-        .header("content-type", "application/json")
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/api/v1/probe", "application/json", big.clone())
+        .await;
     assert_eq!(resp.status(), 413);
     assert_eq!(
         problem(resp).await["type"],
@@ -162,27 +147,19 @@ async fn bodies_over_64_kib_get_413_whether_declared_or_chunked() {
         .map(|c| Ok(c.to_vec()))
         .collect();
     let resp = app
-        .client
-        .post(app.url("/api/v1/probe"))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
+        .post_raw(
+            "/api/v1/probe",
+            "application/json",
+            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)),
+        )
+        .await;
     assert_eq!(resp.status(), 413);
 
     // Just under the limit is fine.
     let fits = format!(r#"{{"name": "ok", "note": "{}"}}"#, "x".repeat(60 * 1024));
     let resp = app
-        .client
-        .post(app.url("/api/v1/probe"))
-        .header("content-type", "application/json")
-        .body(fits)
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/api/v1/probe", "application/json", fits)
+        .await;
     assert_eq!(resp.status(), 200);
 }
 

@@ -27,6 +27,22 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// A POST with exactly this content type and body, as a careless or hostile client might send it.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A GET as a browser page on `origin` sends it.
     pub async fn get_from(&self, path: &str, origin: &str) -> reqwest::Response {
         self.client
