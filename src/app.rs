@@ -138,12 +138,13 @@ fn problems<E: Endpoint + 'static>(
     ep.around(move |ep, req| {
         let table = table.clone();
         async move {
-            let path = req.uri().path().to_owned();
+            // A Uri clone shares its bytes; the path is only read when there is an error to describe.
+            let uri = req.uri().clone();
             match ep.call(req).await {
                 Ok(resp) => Ok(resp.into_response()),
                 Err(err) => {
                     let pattern = err.data::<PathPattern>().cloned();
-                    let mut resp = problem_from_error(err, table.allow(&path));
+                    let mut resp = problem_from_error(err, table.allow(uri.path()));
                     if let Some(pattern) = pattern {
                         resp.set_data(pattern);
                     }
