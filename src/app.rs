@@ -14,11 +14,14 @@ use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
 
 use crate::{
+    auth::{Auth, sessions},
     config::Config,
     db,
     error::{Problem, ProblemType, problem_from_error},
     http::{
+        auth::AuthApi,
         health::HealthApi,
+        me::MeApi,
         middleware::{
             body_limit::BodyLimit,
             metrics::RequestMetrics,
@@ -41,6 +44,7 @@ pub struct AppStateInner {
     pub db: DatabaseConnection,
     pub metrics: Arc<Metrics>,
     pub rate_limits: Arc<RateLimits>,
+    pub auth: Arc<Auth>,
 }
 
 impl Deref for AppState {
@@ -52,10 +56,10 @@ impl Deref for AppState {
 }
 
 /// Keyward's operations, in the order they appear in the spec.
-pub type Apis = HealthApi;
+pub type Apis = (HealthApi, AuthApi, MeApi);
 
 fn apis() -> Apis {
-    HealthApi
+    (HealthApi, AuthApi, MeApi)
 }
 
 /// The OpenAPI service; `extra` lets an embedder (or a test) mount more operations behind the same edge.
@@ -234,6 +238,16 @@ impl Application<()> {
 
 impl<T: OpenApi + 'static> Application<T> {
     pub async fn build_with(config: Config, extra: T) -> anyhow::Result<Self> {
+        Self::build_on(config, extra, None).await
+    }
+
+    /// Like `build_with`, on a socket the caller already bound (tests need the port before the app exists:
+    /// the identity provider must know the redirect URI).
+    pub async fn build_on(
+        config: Config,
+        extra: T,
+        listener: Option<std::net::TcpListener>,
+    ) -> anyhow::Result<Self> {
         let db = db::connect(&config.database_url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
@@ -241,15 +255,23 @@ impl<T: OpenApi + 'static> Application<T> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
         let metrics = Arc::new(Metrics::new()?);
-        let global = Bucket::new("global", config.rate_limit, |_| true);
+        let auth = Arc::new(Auth::new(&config, &db).await?);
+        // Login endpoints get their own, stricter bucket on top of the global one.
+        let buckets = [
+            Bucket::new("auth", config.auth_rate_limit, |path| {
+                path.starts_with("/auth/")
+            }),
+            Bucket::new("global", config.rate_limit, |_| true),
+        ];
         let rate_limits = Arc::new(RateLimits::new(
-            global.into_iter().collect(),
+            buckets.into_iter().flatten().collect(),
             config.trusted_proxies.clone(),
         ));
-        let acceptor = TcpListener::bind(config.listen)
-            .into_acceptor()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let acceptor = match listener {
+            Some(l) => TcpAcceptor::from_std(l),
+            None => TcpListener::bind(config.listen).into_acceptor().await,
+        }
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let port = acceptor
             .local_addr()
             .first()
@@ -260,6 +282,7 @@ impl<T: OpenApi + 'static> Application<T> {
             db,
             metrics,
             rate_limits,
+            auth,
         }));
         Ok(Self {
             acceptor,
@@ -282,12 +305,25 @@ impl<T: OpenApi + 'static> Application<T> {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let limits = self.state.rate_limits.clone();
+        let state = self.state.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut minutes = 0u64;
             loop {
                 tick.tick().await;
-                limits.evict_idle();
+                state.rate_limits.evict_idle();
+                if minutes.is_multiple_of(5) {
+                    match sessions::purge_expired(&state.db).await {
+                        Ok((0, 0)) => {}
+                        Ok((sessions, logins)) => {
+                            tracing::info!(sessions, logins, "purged expired sessions and logins")
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "could not purge expired sessions")
+                        }
+                    }
+                }
+                minutes += 1;
             }
         });
         let ep = endpoint(self.state.clone(), self.extra);

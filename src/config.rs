@@ -1,7 +1,7 @@
 //! Every setting Keyward reads, its default, and the checks that stop a bad value at start-up.
 //! Settings come from the environment (and an optional `.env`, loaded by `main`).
 
-use std::{collections::HashMap, net::SocketAddr, str::FromStr};
+use std::{collections::HashMap, fmt, net::SocketAddr, str::FromStr, time::Duration};
 
 use ipnet::IpNet;
 use url::Url;
@@ -32,6 +32,71 @@ pub struct Config {
     pub rate_limit: RateLimitSettings,
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
+    /// The OpenID provider, or why login is not configured (the auth endpoints answer 503 with it).
+    pub oidc: Result<OidcSettings, String>,
+    /// Idle time after which a session ends; every use extends it.
+    pub session_ttl: Duration,
+    pub api_token_ttl: Duration,
+    /// Origins `return_to` may point to besides Keyward's own.
+    pub allowed_return_origins: Vec<String>,
+    /// Where the provider sends the browser after logout.
+    pub post_logout_redirect_uri: Url,
+    /// The stricter per-client bucket for `/auth/*`.
+    pub auth_rate_limit: RateLimitSettings,
+    /// `KEYWARD_SECRET_KEY`; when absent a generated key is kept in the database.
+    pub secret_key: Option<SecretKey>,
+}
+
+/// Which provider family the issuer belongs to: decides the claims roles come from and the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    Keycloak,
+    Authentik,
+    Generic,
+}
+
+impl ProviderKind {
+    /// What the issuer's path shows: `/realms/` is Keycloak, `/application/o/` is Authentik.
+    pub fn from_issuer(issuer: &Url) -> Self {
+        let path = issuer.path();
+        if path.contains("/realms/") {
+            Self::Keycloak
+        } else if path.contains("/application/o/") {
+            Self::Authentik
+        } else {
+            Self::Generic
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Keycloak => "keycloak",
+            Self::Authentik => "authentik",
+            Self::Generic => "generic",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    /// Exactly as configured: Authentik's issuer keeps its trailing slash and must match the tokens' `iss`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub provider: ProviderKind,
+    pub scopes: Vec<String>,
+    /// The `aud` accepted in the provider's access tokens.
+    pub audience: String,
+}
+
+/// 32 secret bytes. Debug output never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(pub [u8; 32]);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +183,49 @@ impl Config {
                 });
             }
         };
+        let oidc = oidc_settings(&vars)?;
+        let session_ttl = vars.duration("KEYWARD_SESSION_TTL", "8h")?;
+        let api_token_ttl = vars.duration("KEYWARD_API_TOKEN_TTL", "10m")?;
+        let allowed_return_origins = vars.list("KEYWARD_ALLOWED_RETURN_ORIGINS", |raw| {
+            parse_origin(raw)
+                .ok_or("a comma-separated list of origins such as https://app.example.com")
+        })?;
+        let post_logout_redirect_uri = match vars.get("KEYWARD_POST_LOGOUT_REDIRECT_URI") {
+            None => public_url.clone(),
+            Some(raw) => parse_public_url(&raw).ok_or_else(|| ConfigError {
+                var: "KEYWARD_POST_LOGOUT_REDIRECT_URI",
+                value: raw,
+                expected: "an absolute http(s) URL registered at the provider".into(),
+            })?,
+        };
+        let auth_rate_limit = RateLimitSettings {
+            per_minute: vars.parse(
+                "KEYWARD_AUTH_RATE_LIMIT_PER_MINUTE",
+                "60",
+                "a whole number of requests per minute (0 turns limiting off)",
+            )?,
+            burst: vars.parse(
+                "KEYWARD_AUTH_RATE_LIMIT_BURST",
+                "20",
+                "a whole number of requests from 1 up",
+            )?,
+        };
+        if auth_rate_limit.burst == 0 {
+            return Err(ConfigError {
+                var: "KEYWARD_AUTH_RATE_LIMIT_BURST",
+                value: "0".into(),
+                expected: "a whole number of requests from 1 up".into(),
+            });
+        }
+        let secret_key = match vars.get("KEYWARD_SECRET_KEY") {
+            None => None,
+            Some(raw) => Some(parse_secret_key(&raw).ok_or_else(|| ConfigError {
+                var: "KEYWARD_SECRET_KEY",
+                value: "(hidden)".into(),
+                expected:
+                    "64 hexadecimal characters (32 bytes), e.g. from `openssl rand -hex 32`".into(),
+            })?),
+        };
         Ok(Self {
             listen,
             public_url,
@@ -126,7 +234,19 @@ impl Config {
             rate_limit,
             trusted_proxies,
             log_format,
+            oidc,
+            session_ttl,
+            api_token_ttl,
+            allowed_return_origins,
+            post_logout_redirect_uri,
+            auth_rate_limit,
+            secret_key,
         })
+    }
+
+    /// Keyward's public URL without a trailing slash, the base of its own paths and its tokens' `iss`.
+    pub fn public_base(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
     }
 
     /// Keyward's own origin, which is always allowed to call its API (the `/docs` page does).
@@ -163,6 +283,18 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
         })
     }
 
+    fn duration(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        let raw = self.get(var).unwrap_or_else(|| default.into());
+        humantime::parse_duration(&raw)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or(ConfigError {
+                var,
+                value: raw,
+                expected: "a positive duration such as 8h, 30m or 90s".into(),
+            })
+    }
+
     fn list<T>(
         &self,
         var: &'static str,
@@ -183,6 +315,80 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
             })
             .collect()
     }
+}
+
+/// Login settings. A missing issuer or client id is not an error: Keyward runs without login and says why.
+fn oidc_settings<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<'_, F>,
+) -> Result<Result<OidcSettings, String>, ConfigError> {
+    let issuer = vars.get("KEYWARD_OIDC_ISSUER");
+    let client_id = vars.get("KEYWARD_OIDC_CLIENT_ID");
+    let (issuer, client_id) = match (issuer, client_id) {
+        (Some(i), Some(c)) => (i, c),
+        (i, c) => {
+            let missing: Vec<&str> = [
+                i.is_none().then_some("KEYWARD_OIDC_ISSUER"),
+                c.is_none().then_some("KEYWARD_OIDC_CLIENT_ID"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            return Ok(Err(format!(
+                "login is not configured: set {}",
+                missing.join(" and ")
+            )));
+        }
+    };
+    let issuer_url = parse_public_url(&issuer).ok_or_else(|| ConfigError {
+        var: "KEYWARD_OIDC_ISSUER",
+        value: issuer.clone(),
+        expected: "the provider's issuer URL, such as https://sso.example.com/realms/myrealm"
+            .into(),
+    })?;
+    let provider = match vars.get("KEYWARD_OIDC_PROVIDER").as_deref() {
+        None => ProviderKind::from_issuer(&issuer_url),
+        Some("keycloak") => ProviderKind::Keycloak,
+        Some("authentik") => ProviderKind::Authentik,
+        Some("generic") => ProviderKind::Generic,
+        Some(other) => {
+            return Err(ConfigError {
+                var: "KEYWARD_OIDC_PROVIDER",
+                value: other.into(),
+                expected: "keycloak, authentik or generic".into(),
+            });
+        }
+    };
+    let scopes_raw = vars
+        .get("KEYWARD_OIDC_SCOPES")
+        .unwrap_or_else(|| "openid profile email".into());
+    let scopes: Vec<String> = scopes_raw
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(ConfigError {
+            var: "KEYWARD_OIDC_SCOPES",
+            value: scopes_raw,
+            expected: "space-separated scopes including openid".into(),
+        });
+    }
+    let audience = vars
+        .get("KEYWARD_OIDC_AUDIENCE")
+        .unwrap_or_else(|| client_id.clone());
+    Ok(Ok(OidcSettings {
+        issuer,
+        client_id,
+        client_secret: vars.get("KEYWARD_OIDC_CLIENT_SECRET"),
+        provider,
+        scopes,
+        audience,
+    }))
+}
+
+fn parse_secret_key(raw: &str) -> Option<SecretKey> {
+    let bytes = hex::decode(raw).ok()?;
+    bytes.try_into().ok().map(SecretKey)
 }
 
 fn default_public_url(listen: SocketAddr) -> Result<Url, ConfigError> {
@@ -325,5 +531,97 @@ mod tests {
         assert!(c.is_https());
         assert_eq!(c.public_origin(), "https://app.example.com");
         assert!(config(&[("KEYWARD_PUBLIC_URL", "ftp://x")]).is_err());
+    }
+
+    #[test]
+    fn login_is_optional_and_says_what_is_missing() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.oidc.unwrap_err(),
+            "login is not configured: set KEYWARD_OIDC_ISSUER and KEYWARD_OIDC_CLIENT_ID"
+        );
+        let c = config(&[("KEYWARD_OIDC_ISSUER", "https://sso.example.com/realms/r")]).unwrap();
+        assert_eq!(
+            c.oidc.unwrap_err(),
+            "login is not configured: set KEYWARD_OIDC_CLIENT_ID"
+        );
+        assert_eq!(c.session_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(c.api_token_ttl, Duration::from_secs(600));
+        assert_eq!(
+            c.auth_rate_limit,
+            RateLimitSettings {
+                per_minute: 60,
+                burst: 20
+            }
+        );
+    }
+
+    #[test]
+    fn the_provider_kind_follows_the_issuer_path_unless_set() {
+        let kind = |issuer: &str, set: Option<&str>| {
+            let mut pairs = vec![
+                ("KEYWARD_OIDC_ISSUER", issuer),
+                ("KEYWARD_OIDC_CLIENT_ID", "keyward"),
+            ];
+            if let Some(p) = set {
+                pairs.push(("KEYWARD_OIDC_PROVIDER", p));
+            }
+            config(&pairs).unwrap().oidc.unwrap().provider
+        };
+        assert_eq!(kind("https://h/realms/r", None), ProviderKind::Keycloak);
+        assert_eq!(
+            kind("https://h/application/o/app/", None),
+            ProviderKind::Authentik
+        );
+        assert_eq!(
+            kind("https://accounts.example.com", None),
+            ProviderKind::Generic
+        );
+        assert_eq!(
+            kind("https://h/realms/r", Some("generic")),
+            ProviderKind::Generic
+        );
+        let o = config(&[
+            ("KEYWARD_OIDC_ISSUER", "https://h/application/o/app/"),
+            ("KEYWARD_OIDC_CLIENT_ID", "keyward"),
+        ])
+        .unwrap()
+        .oidc
+        .unwrap();
+        assert_eq!(
+            o.issuer, "https://h/application/o/app/",
+            "trailing slash kept"
+        );
+        assert_eq!(o.audience, "keyward");
+        assert_eq!(o.scopes, ["openid", "profile", "email"]);
+    }
+
+    #[test]
+    fn bad_login_settings_stop_start_up() {
+        for (var, value) in [
+            ("KEYWARD_OIDC_PROVIDER", "okta"),
+            ("KEYWARD_OIDC_SCOPES", "profile email"),
+            ("KEYWARD_SESSION_TTL", "forever"),
+            ("KEYWARD_API_TOKEN_TTL", "0s"),
+            ("KEYWARD_SECRET_KEY", "abcd"),
+            ("KEYWARD_ALLOWED_RETURN_ORIGINS", "https://x/y"),
+        ] {
+            let err = config(&[
+                ("KEYWARD_OIDC_ISSUER", "https://h/realms/r"),
+                ("KEYWARD_OIDC_CLIENT_ID", "keyward"),
+                (var, value),
+            ])
+            .unwrap_err();
+            assert_eq!(err.var, var);
+        }
+        let err = config(&[("KEYWARD_SECRET_KEY", "zz")]).unwrap_err();
+        assert!(!err.to_string().contains("zz"), "the secret is not echoed");
+        let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        assert!(
+            config(&[("KEYWARD_SECRET_KEY", key)])
+                .unwrap()
+                .secret_key
+                .is_some()
+        );
     }
 }

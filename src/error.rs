@@ -16,6 +16,8 @@ pub enum ProblemType {
     ValidationFailed,
     /// The request could not be read at all: broken JSON, bad query or path syntax.
     MalformedRequest,
+    /// A login callback that cannot complete: unknown, replayed, expired or foreign state, or a refused code.
+    LoginFailed,
     Unauthorized,
     Forbidden,
     NotFound,
@@ -29,9 +31,10 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 12] = [
+    pub const ALL: [ProblemType; 13] = [
         Self::ValidationFailed,
         Self::MalformedRequest,
+        Self::LoginFailed,
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -48,6 +51,7 @@ impl ProblemType {
         match self {
             Self::ValidationFailed => "validation-failed",
             Self::MalformedRequest => "malformed-request",
+            Self::LoginFailed => "login-failed",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not-found",
@@ -70,6 +74,7 @@ impl ProblemType {
         match self {
             Self::ValidationFailed => "The request has invalid fields",
             Self::MalformedRequest => "The request could not be read",
+            Self::LoginFailed => "The login could not be completed",
             Self::Unauthorized => "Authentication is required",
             Self::Forbidden => "Not allowed",
             Self::NotFound => "Not found",
@@ -85,7 +90,9 @@ impl ProblemType {
 
     pub fn status(self) -> StatusCode {
         match self {
-            Self::ValidationFailed | Self::MalformedRequest => StatusCode::BAD_REQUEST,
+            Self::ValidationFailed | Self::MalformedRequest | Self::LoginFailed => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -199,6 +206,8 @@ pub enum ApiError {
 
 /// The challenge sent with every 401.
 pub const WWW_AUTHENTICATE: &str = "Bearer realm=\"keyward\"";
+pub const WWW_AUTHENTICATE_INVALID_TOKEN: &str =
+    "Bearer realm=\"keyward\", error=\"invalid_token\"";
 
 impl ApiError {
     pub fn validation(errors: Vec<FieldError>) -> Self {
@@ -221,6 +230,18 @@ impl ApiError {
             Json(Problem::new(ProblemType::Unauthorized, detail)),
             WWW_AUTHENTICATE.into(),
         )
+    }
+
+    /// Credentials were sent but are not valid: RFC 6750's `invalid_token` challenge.
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        Self::Unauthorized(
+            Json(Problem::new(ProblemType::Unauthorized, detail)),
+            WWW_AUTHENTICATE_INVALID_TOKEN.into(),
+        )
+    }
+
+    pub fn login_failed(detail: impl Into<String>) -> Self {
+        Self::BadRequest(Json(Problem::new(ProblemType::LoginFailed, detail)))
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {

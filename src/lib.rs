@@ -2,9 +2,13 @@
 //! Keyward keeps sessions, mints API tokens, syncs users and enforces roles.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod telemetry;
+pub mod users;

@@ -1,7 +1,7 @@
 //! Prometheus metrics: one registry per app instance, rendered in the text format at `GET /metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -9,6 +9,9 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub rate_limited: IntCounterVec,
+    pub logins: IntCounter,
+    pub login_failures: IntCounterVec,
+    pub tokens_issued: IntCounter,
 }
 
 impl Metrics {
@@ -38,14 +41,32 @@ impl Metrics {
             ),
             &["bucket"],
         )?;
+        let logins = IntCounter::new("logins_total", "Completed logins (sessions created)")?;
+        let login_failures = IntCounterVec::new(
+            Opts::new(
+                "login_failures_total",
+                "Logins that did not complete, by reason",
+            ),
+            &["reason"],
+        )?;
+        let tokens_issued = IntCounter::new(
+            "api_tokens_issued_total",
+            "Keyward API tokens issued by POST /auth/token",
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(logins.clone()))?;
+        registry.register(Box::new(login_failures.clone()))?;
+        registry.register(Box::new(tokens_issued.clone()))?;
         Ok(Self {
             registry,
             http_requests,
             http_duration,
             rate_limited,
+            logins,
+            login_failures,
+            tokens_issued,
         })
     }
 

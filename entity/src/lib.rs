@@ -1,3 +1,8 @@
 //! sea-orm entities for Keyward's tables, one module per table.
 
+pub mod audit_events;
+pub mod keyward_settings;
+pub mod login_attempts;
+pub mod sessions;
+pub mod signing_keys;
 pub mod users;

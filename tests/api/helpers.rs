@@ -11,6 +11,8 @@ use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 use sea_orm::{ConnectionTrait, Database};
 use validator::Validate;
 
+use crate::idp::{Layout, TestIdp};
+
 pub struct TestApp {
     pub address: String,
     pub state: AppState,
@@ -80,6 +82,10 @@ pub fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
 
 /// Starts Keyward with the defaults plus `settings` (as environment variables would give them).
 pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
+    start(settings, None).await
+}
+
+async fn start(settings: &[(&str, &str)], listener: Option<std::net::TcpListener>) -> TestApp {
     let db = TestDb::create().await;
     let mut vars: HashMap<String, String> = settings
         .iter()
@@ -89,7 +95,7 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
         .or_insert("127.0.0.1:0".into());
     vars.insert("DATABASE_URL".into(), db.url.clone());
     let config = Config::from_map(&vars).expect("test configuration is valid");
-    let app = Application::build_with(config, ProbeApi)
+    let app = Application::build_on(config, ProbeApi, listener)
         .await
         .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -105,6 +111,26 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
         client,
         _db: db,
     }
+}
+
+/// Starts Keyward wired to a fresh test identity provider in `layout`. The port is taken first, because the
+/// provider must know Keyward's redirect URI before Keyward knows the provider.
+pub async fn spawn_app_with_idp(
+    layout: Layout,
+    settings: &[(&str, &str)],
+    idp_env: &[(&str, &str)],
+) -> (TestApp, TestIdp) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let idp = TestIdp::start(layout, &base, idp_env).await;
+    let mut all: Vec<(String, String)> = idp.keyward_settings();
+    all.push(("KEYWARD_LISTEN".into(), format!("127.0.0.1:{port}")));
+    all.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let pairs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = start(&pairs, Some(listener)).await;
+    (app, idp)
 }
 
 pub async fn spawn_app() -> TestApp {

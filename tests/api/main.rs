@@ -7,5 +7,7 @@ mod cors;
 mod errors;
 mod health;
 mod helpers;
+mod idp;
+mod login;
 mod rate_limit;
 mod security_headers;

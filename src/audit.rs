@@ -1,0 +1,111 @@
+//! The audit log: security events written to `audit_events` with who, what, when, from where and outcome.
+//! Writing is best effort: a failed audit write is logged loudly but never turns a request into an error.
+
+use chrono::Utc;
+use entity::audit_events;
+use poem::Request;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use uuid::Uuid;
+
+use crate::http::client_ip::ClientIp;
+
+/// Where a request came from, as far as the audit log cares.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Origin {
+    pub fn of(req: &Request) -> Self {
+        let ip = req.data::<ClientIp>().map(|c| c.0.to_string()).or_else(|| {
+            req.remote_addr()
+                .as_socket_addr()
+                .map(|a| a.ip().to_string())
+        });
+        let user_agent = req
+            .header(poem::http::header::USER_AGENT)
+            .map(|ua| ua.chars().take(512).collect());
+        Self { ip, user_agent }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+/// One event, built with the helpers below and written with [`record`].
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: &'static str,
+    pub outcome: Outcome,
+    pub user_id: Option<Uuid>,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl Event {
+    pub fn success(kind: &'static str, user_id: Option<Uuid>) -> Self {
+        Self {
+            kind,
+            outcome: Outcome::Success,
+            user_id,
+            target: None,
+            detail: None,
+        }
+    }
+
+    pub fn failure(kind: &'static str, user_id: Option<Uuid>, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            outcome: Outcome::Failure,
+            user_id,
+            target: None,
+            detail: Some(detail.into()),
+        }
+    }
+
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+pub async fn record(db: &impl ConnectionTrait, origin: &Origin, event: Event) {
+    let outcome = match event.outcome {
+        Outcome::Success => "success",
+        Outcome::Failure => "failure",
+    };
+    let row = audit_events::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        occurred_at: Set(Utc::now()),
+        kind: Set(event.kind.into()),
+        outcome: Set(outcome.into()),
+        user_id: Set(event.user_id),
+        target: Set(event.target.clone()),
+        ip: Set(origin.ip.clone()),
+        user_agent: Set(origin.user_agent.clone()),
+        detail: Set(event.detail.clone()),
+    };
+    if let Err(err) = audit_events::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+    {
+        tracing::error!(error = %err, kind = event.kind, outcome, "could not write the audit event");
+    }
+    tracing::info!(
+        target: "keyward::audit",
+        kind = event.kind,
+        outcome,
+        user_id = ?event.user_id,
+        detail = event.detail.as_deref().unwrap_or(""),
+        "audit"
+    );
+}

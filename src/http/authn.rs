@@ -1,0 +1,121 @@
+//! The authentication extractor every protected operation takes: the session cookie (with `X-CSRF: 1`) or an
+//! `Authorization: Bearer` token. It also declares both security schemes in the OpenAPI spec.
+
+use poem::{Request, RequestBody, http::header};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaSecurityScheme, Registry},
+};
+
+use crate::{
+    app::AppState,
+    auth::{AuthError, Principal},
+    error::ApiError,
+};
+
+pub const SESSION_SCHEME: &str = "SessionCookie";
+pub const BEARER_SCHEME: &str = "BearerToken";
+
+/// The caller, authenticated. Taking it as a parameter makes an operation require credentials.
+pub struct Authenticated(pub Principal);
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Missing => ApiError::unauthorized(err.to_string()),
+            AuthError::Invalid(reason) => ApiError::invalid_token(reason),
+            AuthError::Csrf => ApiError::forbidden(err.to_string()),
+            AuthError::Unavailable(reason) => ApiError::unavailable(reason),
+            AuthError::Db(e) => ApiError::from(e),
+        }
+    }
+}
+
+fn into_poem(err: ApiError) -> poem::Error {
+    use poem::IntoResponse;
+    poem::Error::from_response(err.into_response())
+}
+
+/// Authenticates the request; `require_csrf` is off only for reads that change nothing and reveal nothing
+/// cross-site (`GET /auth/session`).
+pub async fn authenticate(req: &Request, require_csrf: bool) -> Result<Principal, AuthError> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| AuthError::Unavailable("application state missing".into()))?;
+    if let Some(value) = req.header(header::AUTHORIZATION) {
+        let token = value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                AuthError::Invalid("the Authorization header must be `Bearer <token>`".into())
+            })?;
+        return state.auth.from_bearer(&state.db, token).await;
+    }
+    let cookie = req.cookie().get(state.auth.cookies.session);
+    let Some(cookie) = cookie else {
+        return Err(AuthError::Missing);
+    };
+    // A cross-site page cannot add custom headers without a CORS preflight, which the allow-list refuses.
+    if require_csrf && req.header("x-csrf") != Some("1") {
+        return Err(AuthError::Csrf);
+    }
+    state.auth.from_session(&state.db, cookie.value_str()).await
+}
+
+impl<'a> ApiExtractor<'a> for Authenticated {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            SESSION_SCHEME,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some(
+                    "The session cookie set by `/auth/callback` (`__Host-keyward_session` when Keyward is \
+                     served over https). Requests authenticated by it must also send the header `X-CSRF: 1`.",
+                ),
+                name: Some("keyward_session"),
+                key_in: Some("cookie"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+        registry.create_security_scheme(
+            BEARER_SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some(
+                    "A Keyward API token from `POST /auth/token`, or an access token issued by the \
+                     configured OpenID provider.",
+                ),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("JWT"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SESSION_SCHEME, BEARER_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        authenticate(req, true)
+            .await
+            .map(Authenticated)
+            .map_err(|e| into_poem(e.into()))
+    }
+}

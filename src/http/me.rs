@@ -1,0 +1,48 @@
+//! `GET /api/v1/me`: the current user.
+
+use entity::users;
+use poem_openapi::{Object, OpenApi, payload::Json};
+use uuid::Uuid;
+
+use crate::{
+    error::ApiError,
+    http::{ApiTags, authn::Authenticated},
+    users::avatar,
+};
+
+pub struct MeApi;
+
+/// A user as the SPA sees them.
+#[derive(Object, Debug, Clone)]
+pub struct UserProfile {
+    /// Keyward's id for the user (stable across provider changes of email or username).
+    pub id: Uuid,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub display_name: Option<String>,
+    pub username: Option<String>,
+    /// The provider's picture, else a Gravatar URL for the email; null without either.
+    pub avatar_url: Option<String>,
+}
+
+impl From<&users::Model> for UserProfile {
+    fn from(u: &users::Model) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            email_verified: u.email_verified,
+            display_name: u.display_name.clone(),
+            username: u.username.clone(),
+            avatar_url: avatar(u),
+        }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Users")]
+impl MeApi {
+    /// The authenticated user.
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
+    async fn me(&self, auth: Authenticated) -> Result<Json<UserProfile>, ApiError> {
+        Ok(Json(UserProfile::from(&auth.0.user)))
+    }
+}
