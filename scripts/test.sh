@@ -12,6 +12,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The login tests start the bundled test identity provider (node); it needs its packages once.
+[ -d testing/idp/node_modules ] || (cd testing/idp && npm ci --no-audit --no-fund)
+
 echo "== Rust tests on SQLite"
 cargo test --workspace
 

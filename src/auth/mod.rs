@@ -312,6 +312,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cookies_get_the_host_prefix_and_secure_flag_over_https() {
+        let config = |url: &str| {
+            let vars = [("KEYWARD_PUBLIC_URL".to_owned(), url.to_owned())].into();
+            Config::from_map(&vars).unwrap()
+        };
+        let https = Cookies::for_config(&config("https://app.example.com"));
+        assert_eq!(https.session, "__Host-keyward_session");
+        assert!(https.secure);
+        let http = Cookies::for_config(&config("http://127.0.0.1:8080"));
+        assert_eq!(http.session, "keyward_session");
+        assert!(!http.secure);
+    }
+
+    #[test]
     fn the_issuer_is_read_only_from_a_three_part_token() {
         let payload = URL_SAFE_NO_PAD.encode(br#"{"iss":"https://idp/realms/r","sub":"x"}"#);
         assert_eq!(

@@ -85,8 +85,23 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
     start(settings, None).await
 }
 
+/// Another Keyward instance on `app`'s database (a replica, or the same app after a restart), with the same
+/// public URL. `settings` come on top of the ones given.
+pub async fn spawn_sibling(app: &TestApp, settings: &[(&str, &str)]) -> TestApp {
+    let mut vars: Vec<(&str, &str)> = vec![("KEYWARD_PUBLIC_URL", app.address.as_str())];
+    vars.extend_from_slice(settings);
+    start_on(&vars, None, TestDb::shared(&app._db.url)).await
+}
+
 async fn start(settings: &[(&str, &str)], listener: Option<std::net::TcpListener>) -> TestApp {
-    let db = TestDb::create().await;
+    start_on(settings, listener, TestDb::create().await).await
+}
+
+async fn start_on(
+    settings: &[(&str, &str)],
+    listener: Option<std::net::TcpListener>,
+    db: TestDb,
+) -> TestApp {
     let mut vars: HashMap<String, String> = settings
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -146,6 +161,15 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A database another `TestDb` owns and drops.
+    fn shared(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            pg: None,
+            _dir: None,
+        }
+    }
+
     pub async fn create() -> Self {
         match std::env::var("KEYWARD_TEST_PG_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {

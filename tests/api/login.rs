@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::{
     helpers::{TestApp, header, problem, spawn_app, spawn_app_with_idp},
     idp::{
-        ALICE_SUB, BOB_SUB, Layout, NOEMAIL_SUB, TestIdp, ZOE_SUB, abort_login, browser,
-        complete_login, jwt_claims, query_params,
+        ALICE_SUB, BOB_SUB, Layout, NOEMAIL_SUB, ZOE_SUB, abort_login, browser, complete_login,
+        jwt_claims, query_params,
     },
 };
 
@@ -1049,5 +1049,97 @@ async fn the_auth_endpoints_are_in_the_spec() {
     );
 }
 
-#[allow(dead_code)]
-fn unused(_: &TestIdp) {}
+#[tokio::test]
+async fn keys_and_sessions_live_in_the_database_so_every_instance_serves_them() {
+    let (app, idp) = spawn_app_with_idp(Layout::Keycloak, &[], &[]).await;
+    let b = logged_in(&app, "alice").await;
+    let token = api_token(&app, &b).await;
+    let stored = entity::keyward_settings::Entity::find_by_id("secret_key")
+        .one(&app.state.db)
+        .await
+        .unwrap();
+    assert!(
+        stored.is_some(),
+        "without KEYWARD_SECRET_KEY a generated key is kept"
+    );
+    let key_row = entity::signing_keys::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!key_row.private_key.contains("PRIVATE"), "sealed, not PEM");
+
+    // A second instance (or the same one restarted) on the same database.
+    let settings = idp.keyward_settings();
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let other = crate::helpers::spawn_sibling(&app, &pairs).await;
+    let jwks_a: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let jwks_b: Value = other
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks_a, jwks_b, "one signing key, kept across restarts");
+    assert_eq!(bearer_get(&other, &token, "/api/v1/me").await.status(), 200);
+    // The browser's session cookie works there too (cookies are per host, not per port).
+    assert_eq!(cookie_get(&other, &b, "/api/v1/me").await.status(), 200);
+    let from_other = api_token(&other, &b).await;
+    assert_eq!(
+        bearer_get(&app, &from_other, "/api/v1/me").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn using_a_session_slides_its_expiry() {
+    let (app, _idp) =
+        spawn_app_with_idp(Layout::Authentik, &[("KEYWARD_SESSION_TTL", "2h")], &[]).await;
+    let b = logged_in(&app, "alice").await;
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    entity::sessions::Entity::update_many()
+        .col_expr(
+            entity::sessions::Column::LastSeenAt,
+            Expr::value(an_hour_ago),
+        )
+        .col_expr(
+            entity::sessions::Column::ExpiresAt,
+            Expr::value(an_hour_ago + chrono::Duration::hours(2)),
+        )
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(cookie_get(&app, &b, "/api/v1/me").await.status(), 200);
+    let s = entity::sessions::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let left = s.expires_at - chrono::Utc::now();
+    assert!(left > chrono::Duration::minutes(119), "{left}");
+}
+
+#[tokio::test]
+async fn a_generic_provider_logs_in_through_discovery_alone() {
+    let (app, _idp) = spawn_app_with_idp(
+        Layout::Keycloak,
+        &[("KEYWARD_OIDC_PROVIDER", "generic")],
+        &[],
+    )
+    .await;
+    let b = logged_in(&app, "bob").await;
+    let me: Value = cookie_get(&app, &b, "/api/v1/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "bob");
+}

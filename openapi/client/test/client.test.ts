@@ -66,6 +66,29 @@ test("an unknown path answers an RFC 9457 problem (404)", async () => {
   assert.equal(typeof problem.detail, "string");
 });
 
+test("GET /auth/session and /.well-known/jwks.json through the generated client", async () => {
+  const client = createKeywardClient(keywardUrl());
+  const session = await client.GET("/auth/session");
+  assert.equal(session.response.status, 200);
+  const info: components["schemas"]["SessionInfo"] | undefined = session.data;
+  assert.equal(info?.authenticated, false);
+  assert.equal(info?.user, undefined);
+  const jwks = await client.GET("/.well-known/jwks.json");
+  assert.equal(jwks.response.status, 200);
+  const key = jwks.data?.keys[0];
+  assert.equal(key?.kty, "OKP");
+  assert.equal(key?.alg, "EdDSA");
+});
+
+test("GET /api/v1/me without credentials is a 401 problem with a challenge", async () => {
+  const client = createKeywardClient(keywardUrl());
+  const { data, error, response } = await client.GET("/api/v1/me");
+  assert.equal(response.status, 401);
+  assert.equal(data, undefined);
+  assert.match(response.headers.get("www-authenticate") ?? "", /^Bearer /);
+  assert.equal(error?.type, "urn:keyward:problem:unauthorized");
+});
+
 // Compile-time only (never called): the client rejects paths and fields that
 // are not in the spec, so a stale or wrong usage breaks `tsc`, not production.
 export async function typeChecks(client: KeywardClient): Promise<void> {
