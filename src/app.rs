@@ -28,8 +28,11 @@ use crate::{
             rate_limit::{Bucket, RateLimit, RateLimits},
             security_headers::SecurityHeaders,
         },
+        roles::RolesApi,
+        users::UsersApi,
     },
     metrics::Metrics,
+    rbac,
 };
 
 /// Request bodies larger than this get 413: nothing Keyward accepts comes close.
@@ -56,10 +59,10 @@ impl Deref for AppState {
 }
 
 /// Keyward's operations, in the order they appear in the spec.
-pub type Apis = (HealthApi, AuthApi, MeApi);
+pub type Apis = (HealthApi, AuthApi, MeApi, RolesApi, UsersApi);
 
 fn apis() -> Apis {
-    (HealthApi, AuthApi, MeApi)
+    (HealthApi, AuthApi, MeApi, RolesApi, UsersApi)
 }
 
 /// The OpenAPI service; `extra` lets an embedder (or a test) mount more operations behind the same edge.
@@ -255,6 +258,16 @@ impl<T: OpenApi + 'static> Application<T> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
         let metrics = Arc::new(Metrics::new()?);
+        let seed = match &config.rbac_seed {
+            Some(path) => Some(
+                rbac::seed::SeedFile::load(path)
+                    .map_err(|e| anyhow::anyhow!("KEYWARD_RBAC_SEED: {e}"))?,
+            ),
+            None => None,
+        };
+        rbac::seed::apply(&db, seed.as_ref())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot seed roles and permissions: {e}"))?;
         let auth = Arc::new(Auth::new(&config, &db).await?);
         // Login endpoints get their own, stricter bucket on top of the global one.
         let buckets = [
@@ -326,11 +339,23 @@ impl<T: OpenApi + 'static> Application<T> {
                 minutes += 1;
             }
         });
+        let state = self.state.clone();
+        let rbac_poll = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(rbac::cache::POLL_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(err) = state.auth.access.poll(&state.db).await {
+                    tracing::warn!(error = %err, "could not check for role changes; clearing the cache");
+                    state.auth.access.clear();
+                }
+            }
+        });
         let ep = endpoint(self.state.clone(), self.extra);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(ep, shutdown, Some(Duration::from_secs(10)))
             .await;
         housekeeping.abort();
+        rbac_poll.abort();
         self.state.db.clone().close().await.ok();
         result
     }

@@ -78,6 +78,43 @@ impl Event {
     }
 }
 
+/// Filters of the audit-log listing.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub user_id: Option<Uuid>,
+    pub kind: Option<String>,
+    pub from: Option<chrono::DateTime<Utc>>,
+    pub to: Option<chrono::DateTime<Utc>>,
+}
+
+/// Newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<audit_events::Model>, u64), sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder};
+    let mut q = audit_events::Entity::find()
+        .order_by_desc(audit_events::Column::OccurredAt)
+        .order_by_desc(audit_events::Column::Id);
+    if let Some(user_id) = filter.user_id {
+        q = q.filter(audit_events::Column::UserId.eq(user_id));
+    }
+    if let Some(kind) = &filter.kind {
+        q = q.filter(audit_events::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(from) = filter.from {
+        q = q.filter(audit_events::Column::OccurredAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        q = q.filter(audit_events::Column::OccurredAt.lt(to));
+    }
+    let pages = q.paginate(db, per_page);
+    let total = pages.num_items().await?;
+    Ok((pages.fetch_page(page - 1).await?, total))
+}
+
 pub async fn record(db: &impl ConnectionTrait, origin: &Origin, event: Event) {
     let outcome = match event.outcome {
         Outcome::Success => "success",

@@ -45,6 +45,10 @@ pub struct Config {
     pub auth_rate_limit: RateLimitSettings,
     /// `KEYWARD_SECRET_KEY`; when absent a generated key is kept in the database.
     pub secret_key: Option<SecretKey>,
+    /// An application's roles and permissions file (YAML or JSON), applied at start-up.
+    pub rbac_seed: Option<std::path::PathBuf>,
+    /// Verified emails (entries with `@`) or subjects granted `admin` at login.
+    pub bootstrap_admins: Vec<String>,
 }
 
 /// Which provider family the issuer belongs to: decides the claims roles come from and the admin API.
@@ -226,7 +230,11 @@ impl Config {
                     "64 hexadecimal characters (32 bytes), e.g. from `openssl rand -hex 32`".into(),
             })?),
         };
+        let rbac_seed = vars.get("KEYWARD_RBAC_SEED").map(std::path::PathBuf::from);
+        let bootstrap_admins = vars.list("KEYWARD_BOOTSTRAP_ADMINS", |raw| Ok(raw.to_owned()))?;
         Ok(Self {
+            rbac_seed,
+            bootstrap_admins,
             listen,
             public_url,
             database_url,

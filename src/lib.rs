@@ -4,11 +4,13 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod rbac;
 pub mod telemetry;
 pub mod users;

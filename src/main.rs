@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use keyward::{
     app::{self, Application},
+    cli,
     config::Config,
     db, telemetry,
 };
@@ -28,6 +29,21 @@ enum Command {
     Migrate,
     /// Print the OpenAPI spec as JSON (needs no database or configuration).
     Openapi,
+    /// Roles: list them, grant or revoke one (by the user's email).
+    Roles {
+        #[command(subcommand)]
+        command: RolesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RolesCommand {
+    /// Every role: holders, flags, permissions.
+    List,
+    /// Grant a role to the user with this email.
+    Grant { email: String, role: String },
+    /// Revoke a manually granted role (the last admin keeps `admin`).
+    Revoke { email: String, role: String },
 }
 
 /// Exit code for a configuration that cannot be used.
@@ -57,6 +73,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
+        Command::Roles { command } => roles(&config, command).await,
         Command::Openapi => Ok(()),
     };
     match result {
@@ -79,6 +96,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     app.run_until(app::shutdown_signal()).await?;
     tracing::info!("keyward stopped");
+    Ok(())
+}
+
+async fn roles(config: &Config, command: RolesCommand) -> anyhow::Result<()> {
+    let conn = db::connect(&config.database_url).await?;
+    db::migrate(&conn).await?;
+    keyward::rbac::seed::apply(&conn, None).await?;
+    let out = match command {
+        RolesCommand::List => cli::roles_list(&conn).await?,
+        RolesCommand::Grant { email, role } => cli::roles_grant(&conn, &email, &role).await?,
+        RolesCommand::Revoke { email, role } => cli::roles_revoke(&conn, &email, &role).await?,
+    };
+    println!("{}", out.trim_end());
     Ok(())
 }
 

@@ -89,13 +89,14 @@ pub enum Seen {
 }
 
 /// Creates the user on first sight, or brings their metadata up to date. Safe against two first logins at once.
+/// Says whether this call created the user.
 pub async fn upsert(
     db: &impl ConnectionTrait,
     issuer: &str,
     subject: &str,
     profile: &Profile,
     seen: Seen,
-) -> Result<users::Model, DbErr> {
+) -> Result<(users::Model, bool), DbErr> {
     let now = Utc::now();
     let last_login = (seen == Seen::Login).then_some(now);
     if let Some(existing) = find_by_subject(db, issuer, subject).await? {
@@ -105,7 +106,7 @@ pub async fn upsert(
             && existing.username == profile.username
             && existing.avatar_url == profile.avatar_url;
         if unchanged && last_login.is_none() {
-            return Ok(existing);
+            return Ok((existing, false));
         }
         let mut row = existing.into_active_model();
         if !unchanged {
@@ -119,7 +120,7 @@ pub async fn upsert(
         if last_login.is_some() {
             row.last_login_at = Set(last_login);
         }
-        return row.update(db).await;
+        return row.update(db).await.map(|u| (u, false));
     }
     let id = Uuid::now_v7();
     let row = users::ActiveModel {
@@ -147,12 +148,84 @@ pub async fn upsert(
         .await?;
     // Whoever won the race, the row now exists; a loser's login still refreshes it.
     match find_by_subject(db, issuer, subject).await? {
-        Some(user) if user.id == id || seen == Seen::Bearer => Ok(user),
+        Some(user) if user.id == id => Ok((user, true)),
+        Some(user) if seen == Seen::Bearer => Ok((user, false)),
         Some(_) => Box::pin(upsert(db, issuer, subject, profile, seen)).await,
         None => Err(DbErr::RecordNotFound(format!(
             "user {issuer} {subject} vanished after insert"
         ))),
     }
+}
+
+/// Filters of the admin listing.
+#[derive(Debug, Default, Clone)]
+pub struct UserFilter {
+    /// Case-insensitive substring of the email.
+    pub email: Option<String>,
+    /// Holds this role (by name, any source).
+    pub role_id: Option<Uuid>,
+    pub active: Option<bool>,
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &UserFilter,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<users::Model>, u64), DbErr> {
+    use sea_orm::{
+        PaginatorTrait, QueryOrder, QuerySelect,
+        sea_query::{Expr, ExprTrait, Func},
+    };
+    let mut query = users::Entity::find().order_by_asc(users::Column::CreatedAt);
+    if let Some(email) = &filter.email {
+        // `%` and `_` in the filter act as LIKE wildcards: harmless for a search box.
+        let pattern = format!("%{}%", email.to_lowercase());
+        query =
+            query.filter(Expr::expr(Func::lower(Expr::col(users::Column::Email))).like(pattern));
+    }
+    if let Some(active) = filter.active {
+        query = query.filter(users::Column::Active.eq(active));
+    }
+    if let Some(role_id) = filter.role_id {
+        let holders: Vec<Uuid> = entity::user_roles::Entity::find()
+            .filter(entity::user_roles::Column::RoleId.eq(role_id))
+            .select_only()
+            .column(entity::user_roles::Column::UserId)
+            .distinct()
+            .into_tuple()
+            .all(db)
+            .await?;
+        query = query.filter(users::Column::Id.is_in(holders));
+    }
+    let pages = query.paginate(db, per_page);
+    let total = pages.num_items().await?;
+    Ok((pages.fetch_page(page - 1).await?, total))
+}
+
+/// A name for the audit log: email, else username, else id.
+pub fn label(user: &users::Model) -> String {
+    user.email
+        .clone()
+        .or_else(|| user.username.clone())
+        .unwrap_or_else(|| user.id.to_string())
+}
+
+/// Marks the user active or inactive; deactivation also ends their sessions. Returns the updated row.
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    user: users::Model,
+    active: bool,
+) -> Result<users::Model, DbErr> {
+    let id = user.id;
+    let mut row = user.into_active_model();
+    row.active = Set(active);
+    row.updated_at = Set(Utc::now());
+    let updated = row.update(db).await?;
+    if !active {
+        crate::auth::sessions::delete_for_user(db, id).await?;
+    }
+    Ok(updated)
 }
 
 #[cfg(test)]

@@ -3,6 +3,10 @@
 pub mod audit_events;
 pub mod keyward_settings;
 pub mod login_attempts;
+pub mod permissions;
+pub mod role_permissions;
+pub mod roles;
 pub mod sessions;
 pub mod signing_keys;
+pub mod user_roles;
 pub mod users;

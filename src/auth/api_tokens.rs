@@ -75,7 +75,14 @@ pub struct TokenIssuer {
     reload: Mutex<()>,
     /// A token with an unknown `kid` makes this instance look for keys other instances made, within limits.
     reload_budget: DefaultDirectRateLimiter,
+    /// Tokens already verified, by SHA-256, until they expire: an SPA sends the same token many times, and a
+    /// hash costs far less than a signature check. Only the verification is cached; the user's active flag
+    /// and permissions are checked on every request.
+    verified: RwLock<HashMap<[u8; 32], ApiClaims>>,
 }
+
+/// Past this many verified tokens the cache starts over.
+const MAX_VERIFIED: usize = 100_000;
 
 impl TokenIssuer {
     /// Loads the signing keys; creates one when none can be used (first start, or a changed secret key).
@@ -114,6 +121,7 @@ impl TokenIssuer {
             signer,
             verifiers: RwLock::new(HashMap::new()),
             reload: Mutex::new(()),
+            verified: RwLock::new(HashMap::new()),
             reload_budget: RateLimiter::direct(
                 Quota::per_minute(NonZeroU32::new(6).unwrap_or(NonZeroU32::MIN))
                     .allow_burst(NonZeroU32::new(3).unwrap_or(NonZeroU32::MIN)),
@@ -160,6 +168,35 @@ impl TokenIssuer {
 
     /// Checks a Keyward token: EdDSA only, a known key, our `iss` and `aud`, not expired.
     pub async fn verify(&self, db: &DatabaseConnection, token: &str) -> Result<ApiClaims, String> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self
+            .verified
+            .read()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned())
+            && claims.exp + LEEWAY_SECS > unix_now()
+        {
+            return Ok(claims);
+        }
+        let claims = self.verify_uncached(db, token).await?;
+        if let Ok(mut map) = self.verified.write() {
+            if map.len() >= MAX_VERIFIED {
+                let now = unix_now();
+                map.retain(|_, c| c.exp + LEEWAY_SECS > now);
+                if map.len() >= MAX_VERIFIED {
+                    map.clear();
+                }
+            }
+            map.insert(digest, claims.clone());
+        }
+        Ok(claims)
+    }
+
+    async fn verify_uncached(
+        &self,
+        db: &DatabaseConnection,
+        token: &str,
+    ) -> Result<ApiClaims, String> {
         let header = decode_header(token).map_err(|e| format!("not a usable JWT: {e}"))?;
         if header.alg != Algorithm::EdDSA {
             return Err(format!("Keyward tokens are EdDSA, not {:?}", header.alg));

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use entity::{sessions as session_rows, users};
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use crate::{
     audit::{self, Origin},
     config::Config,
     crypto::{self, Purpose, Vault},
+    rbac::{Access, cache::AccessCache, seed},
     users::{self as user_store, Profile, Seen},
 };
 use api_tokens::{ApiClaims, TokenIssuer};
@@ -27,11 +28,12 @@ use provider::{JwtError, Provider, ProviderError};
 /// Used when the provider does not say how long its access token lives (Keycloak's default).
 const DEFAULT_PROVIDER_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
 
-/// Who is calling, and how they proved it.
+/// Who is calling, how they proved it, and what they may do.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: users::Model,
     pub via: Via,
+    pub access: Arc<Access>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +94,9 @@ pub struct Auth {
     pub vault: Vault,
     pub session_ttl: chrono::Duration,
     pub cookies: Cookies,
+    /// Effective roles and permissions per user, shared by every request.
+    pub access: AccessCache,
+    pub bootstrap_admins: Vec<String>,
 }
 
 impl Auth {
@@ -139,6 +144,8 @@ impl Auth {
             session_ttl: chrono::Duration::from_std(config.session_ttl)
                 .unwrap_or(chrono::Duration::hours(8)),
             cookies: Cookies::for_config(config),
+            access: AccessCache::default(),
+            bootstrap_admins: config.bootstrap_admins.clone(),
         }
     }
 
@@ -163,6 +170,7 @@ impl Auth {
         if !user.active {
             return Err(AuthError::Invalid("the account is deactivated".into()));
         }
+        let access = self.access.access_for(db, &user).await?;
         let due = session.refresh_token.is_some()
             && session
                 .provider_expires_at
@@ -177,6 +185,7 @@ impl Auth {
         Ok(Principal {
             user,
             via: Via::Session(session),
+            access,
         })
     }
 
@@ -245,7 +254,7 @@ impl Auth {
     ) -> Result<Principal, AuthError> {
         let issuer = unverified_issuer(token)
             .ok_or_else(|| AuthError::Invalid("the bearer token is not a JWT".into()))?;
-        let (user, via) = if issuer == self.tokens.issuer() {
+        let (resolved, via) = if issuer == self.tokens.issuer() {
             let claims = self
                 .tokens
                 .verify(db, token)
@@ -253,11 +262,11 @@ impl Auth {
                 .map_err(AuthError::Invalid)?;
             let id = Uuid::parse_str(&claims.sub)
                 .map_err(|_| AuthError::Invalid("the token's subject is not a user id".into()))?;
-            let user = users::Entity::find_by_id(id)
-                .one(db)
-                .await?
-                .ok_or_else(|| AuthError::Invalid("the token's user no longer exists".into()))?;
-            (user, Via::ApiToken(claims))
+            let resolved =
+                self.access.resolve(db, id).await?.ok_or_else(|| {
+                    AuthError::Invalid("the token's user no longer exists".into())
+                })?;
+            (resolved, Via::ApiToken(claims))
         } else if let Ok(provider) = &self.provider
             && issuer == provider.issuer()
         {
@@ -268,30 +277,45 @@ impl Auth {
                     JwtError::Invalid(reason) => AuthError::Invalid(reason),
                     JwtError::Provider(p) => AuthError::Unavailable(p.to_string()),
                 })?;
-            let user = match user_store::find_by_subject(db, provider.issuer(), &claims.sub).await?
-            {
-                Some(user) => user,
+            let id = match user_store::find_by_subject(db, provider.issuer(), &claims.sub).await? {
+                Some(user) => user.id,
                 None => {
-                    user_store::upsert(
+                    // First sight of this user: the same grants a first login brings.
+                    let (user, created) = user_store::upsert(
                         db,
                         provider.issuer(),
                         &claims.sub,
                         &Profile::from_claims(&claims),
                         Seen::Bearer,
                     )
-                    .await?
+                    .await?;
+                    let groups = seed::provider_groups(&claims, provider.settings().provider);
+                    if seed::on_login(db, &user, created, Some(&groups), &self.bootstrap_admins)
+                        .await?
+                    {
+                        self.access.changed(db).await?;
+                    }
+                    user.id
                 }
             };
-            (user, Via::ProviderToken)
+            let resolved =
+                self.access.resolve(db, id).await?.ok_or_else(|| {
+                    AuthError::Invalid("the token's user no longer exists".into())
+                })?;
+            (resolved, Via::ProviderToken)
         } else {
             return Err(AuthError::Invalid(
                 "the token was issued by someone Keyward does not trust (iss)".into(),
             ));
         };
-        if !user.active {
+        if !resolved.user.active {
             return Err(AuthError::Invalid("the account is deactivated".into()));
         }
-        Ok(Principal { user, via })
+        Ok(Principal {
+            user: resolved.user.clone(),
+            via,
+            access: resolved.access.clone(),
+        })
     }
 }
 

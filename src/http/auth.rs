@@ -31,6 +31,7 @@ use crate::{
         authn::{Authenticated, authenticate},
         me::UserProfile,
     },
+    rbac::seed,
     users::{self, Profile, Seen},
 };
 
@@ -375,7 +376,7 @@ impl AuthApi {
                 return Err(ApiError::unavailable(e.to_string()));
             }
         };
-        let user = users::upsert(
+        let (user, created) = users::upsert(
             &app.db,
             provider.issuer(),
             &claims.sub,
@@ -383,6 +384,18 @@ impl AuthApi {
             Seen::Login,
         )
         .await?;
+        let groups = seed::provider_groups(&claims, provider.settings().provider);
+        if seed::on_login(
+            &app.db,
+            &user,
+            created,
+            Some(&groups),
+            &app.auth.bootstrap_admins,
+        )
+        .await?
+        {
+            app.auth.access.changed(&app.db).await?;
+        }
         if !user.active {
             return Ok(fail
                 .back(
@@ -496,10 +509,11 @@ impl AuthApi {
             ));
         }
         let user = &auth.0.user;
+        let roles = auth.0.access.roles.iter().cloned().collect();
         let token = app
             .auth
             .tokens
-            .issue(user, Vec::new())
+            .issue(user, roles)
             .map_err(ApiError::internal)?;
         app.metrics.tokens_issued.inc();
         audit::record(

@@ -19,6 +19,19 @@ pub const BEARER_SCHEME: &str = "BearerToken";
 /// The caller, authenticated. Taking it as a parameter makes an operation require credentials.
 pub struct Authenticated(pub Principal);
 
+impl Authenticated {
+    /// The guard each protected operation starts with: 403 naming the permission when it is missing.
+    pub fn require(&self, permission: &str) -> Result<&Principal, ApiError> {
+        if self.0.access.has(permission) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this operation needs the permission `{permission}`"
+            )))
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {

@@ -38,11 +38,27 @@ impl From<&users::Model> for UserProfile {
     }
 }
 
+/// The current user with what they may do, for the SPA to shape its UI.
+#[derive(Object, Debug, Clone)]
+pub struct Me {
+    #[oai(flatten)]
+    pub profile: UserProfile,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// Permission names (`resource:action`) the roles add up to.
+    pub permissions: Vec<String>,
+}
+
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Users")]
 impl MeApi {
-    /// The authenticated user.
+    /// The authenticated user, their roles and their permissions. Needs only authentication.
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
-    async fn me(&self, auth: Authenticated) -> Result<Json<UserProfile>, ApiError> {
-        Ok(Json(UserProfile::from(&auth.0.user)))
+    async fn me(&self, auth: Authenticated) -> Result<Json<Me>, ApiError> {
+        let p = &auth.0;
+        Ok(Json(Me {
+            profile: UserProfile::from(&p.user),
+            roles: p.access.roles.iter().cloned().collect(),
+            permissions: p.access.permissions.iter().cloned().collect(),
+        }))
     }
 }

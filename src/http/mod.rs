@@ -1,5 +1,6 @@
 //! The HTTP edge: poem-openapi services (one file per resource), request bodies and middleware.
 
+pub mod admin_types;
 pub mod auth;
 pub mod authn;
 pub mod body;
@@ -7,6 +8,9 @@ pub mod client_ip;
 pub mod health;
 pub mod me;
 pub mod middleware;
+pub mod pagination;
+pub mod roles;
+pub mod users;
 
 #[derive(poem_openapi::Tags)]
 pub enum ApiTags {
@@ -14,6 +18,8 @@ pub enum ApiTags {
     Health,
     /// Login through the OpenID provider, the session, logout and API tokens.
     Auth,
-    /// Users.
+    /// Users: the current one, and (for admins) everyone, their status and their roles.
     Users,
+    /// Roles and permissions.
+    Roles,
 }

@@ -21,6 +21,10 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    pub fn db_url(&self) -> &str {
+        &self._db.url
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

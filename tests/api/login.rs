@@ -14,7 +14,11 @@ use crate::{
 };
 
 /// Sends the browser to `/auth/login` and returns the provider URL Keyward redirected it to.
-async fn start_login(app: &TestApp, browser: &reqwest::Client, return_to: &str) -> String {
+pub(crate) async fn start_login(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    return_to: &str,
+) -> String {
     let resp = browser
         .get(app.url(&format!("/auth/login?return_to={}", urlencode(return_to))))
         .send()
@@ -26,12 +30,16 @@ async fn start_login(app: &TestApp, browser: &reqwest::Client, return_to: &str) 
     location
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// A whole login as a browser does it; returns Keyward's answer to the callback.
-async fn login_as(app: &TestApp, browser: &reqwest::Client, user: &str) -> reqwest::Response {
+pub(crate) async fn login_as(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    user: &str,
+) -> reqwest::Response {
     let authorize = start_login(app, browser, "/after").await;
     let callback = complete_login(browser, &authorize, user, &format!("{user}-pw"))
         .await
@@ -39,7 +47,7 @@ async fn login_as(app: &TestApp, browser: &reqwest::Client, user: &str) -> reqwe
     browser.get(callback).send().await.unwrap()
 }
 
-async fn logged_in(app: &TestApp, user: &str) -> reqwest::Client {
+pub(crate) async fn logged_in(app: &TestApp, user: &str) -> reqwest::Client {
     let b = browser();
     let resp = login_as(app, &b, user).await;
     assert_eq!(resp.status(), 302);
@@ -47,7 +55,11 @@ async fn logged_in(app: &TestApp, user: &str) -> reqwest::Client {
     b
 }
 
-async fn cookie_get(app: &TestApp, b: &reqwest::Client, path: &str) -> reqwest::Response {
+pub(crate) async fn cookie_get(
+    app: &TestApp,
+    b: &reqwest::Client,
+    path: &str,
+) -> reqwest::Response {
     b.get(app.url(path))
         .header("X-CSRF", "1")
         .send()
@@ -55,7 +67,11 @@ async fn cookie_get(app: &TestApp, b: &reqwest::Client, path: &str) -> reqwest::
         .unwrap()
 }
 
-async fn cookie_post(app: &TestApp, b: &reqwest::Client, path: &str) -> reqwest::Response {
+pub(crate) async fn cookie_post(
+    app: &TestApp,
+    b: &reqwest::Client,
+    path: &str,
+) -> reqwest::Response {
     b.post(app.url(path))
         .header("X-CSRF", "1")
         .send()
@@ -63,7 +79,7 @@ async fn cookie_post(app: &TestApp, b: &reqwest::Client, path: &str) -> reqwest:
         .unwrap()
 }
 
-async fn bearer_get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
+pub(crate) async fn bearer_get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
     app.client
         .get(app.url(path))
         .bearer_auth(token)
@@ -72,7 +88,7 @@ async fn bearer_get(app: &TestApp, token: &str, path: &str) -> reqwest::Response
         .unwrap()
 }
 
-async fn api_token(app: &TestApp, b: &reqwest::Client) -> String {
+pub(crate) async fn api_token(app: &TestApp, b: &reqwest::Client) -> String {
     let resp = cookie_post(app, b, "/auth/token").await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
@@ -80,7 +96,7 @@ async fn api_token(app: &TestApp, b: &reqwest::Client) -> String {
 }
 
 /// A 401 problem with the Bearer challenge.
-async fn assert_unauthorized(resp: reqwest::Response, what: &str) -> Value {
+pub(crate) async fn assert_unauthorized(resp: reqwest::Response, what: &str) -> Value {
     assert_eq!(resp.status(), 401, "{what}");
     assert!(
         header(&resp, "www-authenticate")
@@ -93,7 +109,7 @@ async fn assert_unauthorized(resp: reqwest::Response, what: &str) -> Value {
     body
 }
 
-async fn audit_kinds(app: &TestApp) -> Vec<(String, String)> {
+pub(crate) async fn audit_kinds(app: &TestApp) -> Vec<(String, String)> {
     entity::audit_events::Entity::find()
         .all(&app.state.db)
         .await
@@ -103,7 +119,7 @@ async fn audit_kinds(app: &TestApp) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn metric(app: &TestApp, line_start: &str) -> f64 {
+pub(crate) async fn metric(app: &TestApp, line_start: &str) -> f64 {
     let text = app.get("/metrics").await.text().await.unwrap();
     text.lines()
         .find(|l| l.starts_with(line_start))
@@ -918,18 +934,34 @@ async fn without_login_settings_keyward_runs_and_says_what_is_missing() {
 
 #[tokio::test]
 async fn a_deactivated_user_loses_sessions_and_tokens_and_cannot_log_in() {
-    let (app, _idp) = spawn_app_with_idp(Layout::Keycloak, &[], &[]).await;
-    let b = logged_in(&app, "alice").await;
+    let (app, _idp) = spawn_app_with_idp(
+        Layout::Keycloak,
+        &[("KEYWARD_BOOTSTRAP_ADMINS", "alice@example.com")],
+        &[],
+    )
+    .await;
+    let admin = logged_in(&app, "alice").await;
+    let b = logged_in(&app, "bob").await;
     let token = api_token(&app, &b).await;
-    entity::users::Entity::update_many()
-        .col_expr(entity::users::Column::Active, Expr::value(false))
-        .exec(&app.state.db)
+    // Both credentials work (and are now in the verification and access caches).
+    assert_eq!(bearer_get(&app, &token, "/api/v1/me").await.status(), 200);
+    let bob: Value = cookie_get(&app, &b, "/api/v1/me")
+        .await
+        .json()
         .await
         .unwrap();
+    let resp = admin
+        .patch(app.url(&format!("/api/v1/users/{}", bob["id"].as_str().unwrap())))
+        .header("X-CSRF", "1")
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     assert_unauthorized(cookie_get(&app, &b, "/api/v1/me").await, "session").await;
     assert_unauthorized(bearer_get(&app, &token, "/api/v1/me").await, "token").await;
     let b2 = browser();
-    let resp = login_as(&app, &b2, "alice").await;
+    let resp = login_as(&app, &b2, "bob").await;
     assert_eq!(resp.status(), 302);
     let q = query_params(header(&resp, "location").unwrap());
     assert_eq!(q["error"], "account_inactive");
@@ -940,7 +972,7 @@ async fn a_deactivated_user_loses_sessions_and_tokens_and_cannot_log_in() {
             .unwrap()
             .len(),
         1,
-        "no new session"
+        "only the admin's session is left"
     );
 }
 

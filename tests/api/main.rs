@@ -10,4 +10,5 @@ mod helpers;
 mod idp;
 mod login;
 mod rate_limit;
+mod rbac;
 mod security_headers;

@@ -1,0 +1,13 @@
+//! `page` and `per_page` as every list operation takes them, and the list envelope's numbers.
+
+/// Items per page when the client does not say.
+pub const DEFAULT_PER_PAGE: u64 = 50;
+pub const MAX_PER_PAGE: u64 = 200;
+
+/// The page asked for, with defaults applied (the query validators already enforce the bounds).
+pub fn page(page: Option<u64>, per_page: Option<u64>) -> (u64, u64) {
+    (
+        page.unwrap_or(1).max(1),
+        per_page.unwrap_or(DEFAULT_PER_PAGE).clamp(1, MAX_PER_PAGE),
+    )
+}

@@ -1,0 +1,295 @@
+//! `/api/v1/users` (listing, status, sessions, role grants) and `/api/v1/audit-events`.
+
+use chrono::{DateTime, Utc};
+use entity::users as user_rows;
+use poem::{Request, web::Data};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::{
+    app::AppState,
+    audit::{self, Event, Origin},
+    auth::sessions,
+    error::{ApiError, FieldError},
+    http::{
+        ApiTags,
+        admin_types::{AuditEvent, AuditEventList, User, UserList},
+        authn::Authenticated,
+        body::JsonBody,
+        pagination,
+    },
+    rbac::{store, valid_role_name},
+    users::{self, UserFilter},
+};
+
+pub struct UsersApi;
+
+#[derive(Object, Validate, Debug)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateUser {
+    /// false deactivates the user (their sessions end, their tokens stop working); true reactivates them.
+    pub active: bool,
+}
+
+#[derive(Object, Validate, Debug)]
+#[oai(deny_unknown_fields)]
+pub struct SetRoles {
+    /// The complete new set of manually granted role names. Roles mapped from provider groups are kept.
+    #[oai(validator(max_items = 200))]
+    pub roles: Vec<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum SessionsEnded {
+    /// Every session of the user has ended.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+async fn find_user(app: &AppState, id: Uuid) -> Result<user_rows::Model, ApiError> {
+    user_rows::Entity::find_by_id(id)
+        .one(&app.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
+}
+
+async fn view(app: &AppState, user: &user_rows::Model) -> Result<User, ApiError> {
+    let roles = store::role_names_of_users(&app.db, &[user.id])
+        .await?
+        .remove(&user.id)
+        .unwrap_or_default();
+    Ok(User::new(user, roles.into_iter().collect()))
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Users")]
+impl UsersApi {
+    /// Lists users, oldest first, filtered by email (substring, case-insensitive), role name or status.
+    /// Needs `users:read`.
+    #[oai(path = "/users", method = "get", operation_id = "listUsers")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_users(
+        &self,
+        app: Data<&AppState>,
+        auth: Authenticated,
+        #[oai(validator(max_length = 320))] email: Query<Option<String>>,
+        role: Query<Option<String>>,
+        active: Query<Option<bool>>,
+        #[oai(validator(minimum(value = "1")))] page: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] per_page: Query<
+            Option<u64>,
+        >,
+    ) -> Result<Json<UserList>, ApiError> {
+        auth.require("users:read")?;
+        let (page, per_page) = pagination::page(page.0, per_page.0);
+        let role_id = match role.0.as_deref() {
+            None => None,
+            Some(name) => match store::find_role_by_name(&app.db, name).await? {
+                Some(r) => Some(r.id),
+                None => {
+                    return Ok(Json(UserList {
+                        items: Vec::new(),
+                        total: 0,
+                        page,
+                        per_page,
+                    }));
+                }
+            },
+        };
+        let filter = UserFilter {
+            email: email.0,
+            role_id,
+            active: active.0,
+        };
+        let (rows, total) = users::list(&app.db, &filter, page, per_page).await?;
+        let ids: Vec<Uuid> = rows.iter().map(|u| u.id).collect();
+        let mut roles = store::role_names_of_users(&app.db, &ids).await?;
+        let items = rows
+            .iter()
+            .map(|u| {
+                User::new(
+                    u,
+                    roles
+                        .remove(&u.id)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect(),
+                )
+            })
+            .collect();
+        Ok(Json(UserList {
+            items,
+            total,
+            page,
+            per_page,
+        }))
+    }
+
+    /// One user. Needs `users:read`.
+    #[oai(path = "/users/:id", method = "get", operation_id = "getUser")]
+    async fn get_user(
+        &self,
+        app: Data<&AppState>,
+        auth: Authenticated,
+        id: Path<Uuid>,
+    ) -> Result<Json<User>, ApiError> {
+        auth.require("users:read")?;
+        let user = find_user(&app, id.0).await?;
+        Ok(Json(view(&app, &user).await?))
+    }
+
+    /// Deactivates or reactivates a user. Deactivation ends their sessions; the last active admin cannot be
+    /// deactivated (409). Needs `users:write`.
+    #[oai(path = "/users/:id", method = "patch", operation_id = "updateUser")]
+    async fn update_user(
+        &self,
+        app: Data<&AppState>,
+        req: &Request,
+        auth: Authenticated,
+        id: Path<Uuid>,
+        body: JsonBody<UpdateUser>,
+    ) -> Result<Json<User>, ApiError> {
+        let actor = auth.require("users:write")?;
+        let user = find_user(&app, id.0).await?;
+        let active = body.0.active;
+        if !active && user.active {
+            store::check_not_last_admin(&app.db, user.id).await?;
+        }
+        let target = users::label(&user);
+        let user = users::set_active(&app.db, user, active).await?;
+        app.auth.access.changed(&app.db).await?;
+        let kind = if active {
+            "user.activated"
+        } else {
+            "user.deactivated"
+        };
+        audit::record(
+            &app.db,
+            &Origin::of(req),
+            Event::success(kind, Some(actor.user.id)).target(target),
+        )
+        .await;
+        Ok(Json(view(&app, &user).await?))
+    }
+
+    /// Ends every session of the user ("log out everywhere"). API tokens already issued stay valid until they
+    /// expire. Needs `users:write`.
+    #[oai(
+        path = "/users/:id/sessions",
+        method = "delete",
+        operation_id = "endUserSessions"
+    )]
+    async fn end_sessions(
+        &self,
+        app: Data<&AppState>,
+        req: &Request,
+        auth: Authenticated,
+        id: Path<Uuid>,
+    ) -> Result<SessionsEnded, ApiError> {
+        let actor = auth.require("users:write")?;
+        let user = find_user(&app, id.0).await?;
+        let ended = sessions::delete_for_user(&app.db, user.id).await?;
+        audit::record(
+            &app.db,
+            &Origin::of(req),
+            Event::success("user.sessions_ended", Some(actor.user.id))
+                .target(users::label(&user))
+                .detail(format!("{ended} sessions")),
+        )
+        .await;
+        Ok(SessionsEnded::NoContent)
+    }
+
+    /// Replaces the user's manually granted roles. Granting a role whose permissions you do not all hold is
+    /// refused (403); taking `admin` from the last admin is refused (409). Needs `users:write`.
+    #[oai(
+        path = "/users/:id/roles",
+        method = "put",
+        operation_id = "setUserRoles"
+    )]
+    async fn set_roles(
+        &self,
+        app: Data<&AppState>,
+        req: &Request,
+        auth: Authenticated,
+        id: Path<Uuid>,
+        body: JsonBody<SetRoles>,
+    ) -> Result<Json<User>, ApiError> {
+        let actor = auth.require("users:write")?;
+        let errors: Vec<FieldError> = body
+            .0
+            .roles
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !valid_role_name(r))
+            .map(|(i, r)| {
+                FieldError::new(format!("roles[{i}]"), format!("{r:?} is not a role name"))
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        let user = find_user(&app, id.0).await?;
+        store::set_manual_roles(
+            &app.db,
+            Some(actor.user.id),
+            &actor.access,
+            user.id,
+            &body.0.roles,
+        )
+        .await?;
+        app.auth.access.changed(&app.db).await?;
+        audit::record(
+            &app.db,
+            &Origin::of(req),
+            Event::success("user.roles_set", Some(actor.user.id))
+                .target(users::label(&user))
+                .detail(body.0.roles.join(",")),
+        )
+        .await;
+        Ok(Json(view(&app, &user).await?))
+    }
+
+    /// The audit log, newest first, filtered by acting user, event type and time (`from` inclusive, `to`
+    /// exclusive, RFC 3339). Needs `audit:read`.
+    #[oai(
+        path = "/audit-events",
+        method = "get",
+        operation_id = "listAuditEvents"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_events(
+        &self,
+        app: Data<&AppState>,
+        auth: Authenticated,
+        user_id: Query<Option<Uuid>>,
+        #[oai(name = "type", validator(max_length = 64))] kind: Query<Option<String>>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        #[oai(validator(minimum(value = "1")))] page: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] per_page: Query<
+            Option<u64>,
+        >,
+    ) -> Result<Json<AuditEventList>, ApiError> {
+        auth.require("audit:read")?;
+        let (page, per_page) = pagination::page(page.0, per_page.0);
+        let filter = audit::Filter {
+            user_id: user_id.0,
+            kind: kind.0,
+            from: from.0,
+            to: to.0,
+        };
+        let (rows, total) = audit::list(&app.db, &filter, page, per_page).await?;
+        Ok(Json(AuditEventList {
+            items: rows.into_iter().map(AuditEvent::from).collect(),
+            total,
+            page,
+            per_page,
+        }))
+    }
+}

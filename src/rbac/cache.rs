@@ -1,0 +1,161 @@
+//! Effective access per user, cached in memory. A change made on this instance clears the cache at once; a
+//! change made elsewhere bumps a version row in the database, which every instance polls (every 2 s), so
+//! other instances see it within that time. The cache never outlives a deactivation: deactivating bumps the
+//! version too, and the cached entry carries the user row it was resolved with.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::Utc;
+use entity::{keyward_settings, users};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    sea_query::OnConflict,
+};
+use uuid::Uuid;
+
+use super::{Access, store};
+
+const VERSION_SETTING: &str = "rbac_version";
+/// How often other instances' changes are looked for.
+pub const POLL_EVERY: Duration = Duration::from_secs(2);
+/// Past this many users the cache starts over rather than grow without bound.
+const MAX_ENTRIES: usize = 50_000;
+
+/// A user as last read, with what they may do.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub user: users::Model,
+    pub access: Arc<Access>,
+}
+
+#[derive(Default)]
+pub struct AccessCache {
+    entries: RwLock<HashMap<Uuid, Arc<Resolved>>>,
+    seen_version: RwLock<Option<String>>,
+    /// Bumped by every clear: an entry read from the database before a clear is not stored after it.
+    generation: AtomicU64,
+}
+
+impl AccessCache {
+    /// The user and their access: from memory, or from the database (then remembered).
+    pub async fn resolve(
+        &self,
+        db: &DatabaseConnection,
+        user_id: Uuid,
+    ) -> Result<Option<Arc<Resolved>>, DbErr> {
+        if let Some(hit) = self
+            .entries
+            .read()
+            .ok()
+            .and_then(|m| m.get(&user_id).cloned())
+        {
+            return Ok(Some(hit));
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let Some(user) = users::Entity::find_by_id(user_id).one(db).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.remember(db, user, generation).await?))
+    }
+
+    /// Access for a user row the caller just read (the session path joins it already).
+    pub async fn access_for(
+        &self,
+        db: &DatabaseConnection,
+        user: &users::Model,
+    ) -> Result<Arc<Access>, DbErr> {
+        if let Some(hit) = self
+            .entries
+            .read()
+            .ok()
+            .and_then(|m| m.get(&user.id).cloned())
+            && hit.user == *user
+        {
+            return Ok(hit.access.clone());
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        Ok(self
+            .remember(db, user.clone(), generation)
+            .await?
+            .access
+            .clone())
+    }
+
+    async fn remember(
+        &self,
+        db: &DatabaseConnection,
+        user: users::Model,
+        generation: u64,
+    ) -> Result<Arc<Resolved>, DbErr> {
+        let access = Arc::new(store::effective_access(db, user.id).await?);
+        let resolved = Arc::new(Resolved { user, access });
+        if let Ok(mut map) = self.entries.write()
+            && self.generation.load(Ordering::SeqCst) == generation
+        {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(resolved.user.id, resolved.clone());
+        }
+        Ok(resolved)
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            map.clear();
+        }
+    }
+
+    /// Records a change: clears this instance's cache and tells the others through the database.
+    pub async fn changed(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let version = Uuid::new_v4().to_string();
+        keyward_settings::Entity::insert(keyward_settings::ActiveModel {
+            name: Set(VERSION_SETTING.into()),
+            value: Set(version.clone()),
+            updated_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(keyward_settings::Column::Name)
+                .update_columns([
+                    keyward_settings::Column::Value,
+                    keyward_settings::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+        if let Ok(mut seen) = self.seen_version.write() {
+            *seen = Some(version);
+        }
+        self.clear();
+        Ok(())
+    }
+
+    /// Clears the cache if another instance changed something since the last look.
+    pub async fn poll(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        let current = keyward_settings::Entity::find_by_id(VERSION_SETTING)
+            .one(db)
+            .await?
+            .map(|row| row.value);
+        let stale = self
+            .seen_version
+            .read()
+            .map(|seen| *seen != current)
+            .unwrap_or(true);
+        if stale {
+            self.clear();
+            if let Ok(mut seen) = self.seen_version.write() {
+                *seen = current;
+            }
+        }
+        Ok(())
+    }
+}
