@@ -7,6 +7,7 @@ source scripts/pg.sh
 
 cleanup() {
   [ -n "${KEYWARD_PID:-}" ] && kill "$KEYWARD_PID" 2>/dev/null || true
+  [ -n "${IDP_PID:-}" ] && kill "$IDP_PID" 2>/dev/null || true
   pg_down
   [ -n "${RUN_DIR:-}" ] && rm -rf "$RUN_DIR"
 }
@@ -28,11 +29,32 @@ echo "== TypeScript client against a running Keyward"
 (cd openapi/client && npm run --silent check)
 RUN_DIR=$(mktemp -d)
 port=$(free_port)
+# The admin API tests log in (as alice, a bootstrap admin) through the bundled test identity provider.
+# It prints exactly one JSON line on stdout once ready; stderr goes to a file (its warnings are harmless).
+IDP_LAYOUT=keycloak IDP_PORT=0 \
+  IDP_REDIRECT_URIS="http://127.0.0.1:$port/auth/callback" \
+  IDP_POST_LOGOUT_REDIRECT_URIS="http://127.0.0.1:$port/" \
+  node testing/idp/server.mjs >"$RUN_DIR/idp.out" 2>"$RUN_DIR/idp.err" &
+IDP_PID=$!
+for _ in $(seq 1 200); do
+  # wc -l counts newlines: a count of 1 means the whole ready line is there.
+  [ "$(wc -l <"$RUN_DIR/idp.out")" -ge 1 ] && break
+  kill -0 "$IDP_PID" 2>/dev/null || break
+  sleep 0.05
+done
+idp_issuer=$(sed -n 's/.*"issuer":"\([^"]*\)".*/\1/p' "$RUN_DIR/idp.out" | head -n 1)
+if [ -z "$idp_issuer" ]; then
+  echo "the test identity provider did not start; its output:" >&2
+  cat "$RUN_DIR/idp.out" "$RUN_DIR/idp.err" >&2
+  exit 1
+fi
 (cd "$RUN_DIR" && KEYWARD_LISTEN="127.0.0.1:$port" KEYWARD_RATE_LIMIT_PER_MINUTE=0 RUST_LOG=warn \
+  KEYWARD_OIDC_ISSUER="$idp_issuer" KEYWARD_OIDC_CLIENT_ID=keyward KEYWARD_OIDC_CLIENT_SECRET=keyward-secret \
+  KEYWARD_BOOTSTRAP_ADMINS=alice@example.com \
   exec "$OLDPWD/target/debug/keyward" serve) &
 KEYWARD_PID=$!
 for _ in $(seq 1 50); do
   curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
   sleep 0.1
 done
-(cd openapi/client && KEYWARD_URL="http://127.0.0.1:$port" npm test --silent)
+(cd openapi/client && KEYWARD_URL="http://127.0.0.1:$port" IDP_ISSUER="$idp_issuer" npm test --silent)

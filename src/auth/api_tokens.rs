@@ -167,17 +167,21 @@ impl TokenIssuer {
     }
 
     /// Checks a Keyward token: EdDSA only, a known key, our `iss` and `aud`, not expired.
-    pub async fn verify(&self, db: &DatabaseConnection, token: &str) -> Result<ApiClaims, String> {
+    /// A token this instance verified before and that has not expired since: no parsing, no signature check.
+    pub fn already_verified(&self, token: &str) -> Option<ApiClaims> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(claims) = self
-            .verified
+        self.verified
             .read()
             .ok()
             .and_then(|m| m.get(&digest).cloned())
-            && claims.exp + LEEWAY_SECS > unix_now()
-        {
+            .filter(|claims| claims.exp + LEEWAY_SECS > unix_now())
+    }
+
+    pub async fn verify(&self, db: &DatabaseConnection, token: &str) -> Result<ApiClaims, String> {
+        if let Some(claims) = self.already_verified(token) {
             return Ok(claims);
         }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let claims = self.verify_uncached(db, token).await?;
         if let Ok(mut map) = self.verified.write() {
             if map.len() >= MAX_VERIFIED {

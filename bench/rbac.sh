@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Authenticated, permission-checked requests against plain health checks, on one server.
+#
+#   bench/rbac.sh [sqlite|postgres] [runs] [seconds]     (defaults: sqlite 3 10; not part of CI)
+#
+# Starts the test identity provider and a release Keyward (rate limiting off), logs alice in through the real
+# login flow, takes a Keyward API token, then runs wrk (64 connections, WRK_THREADS threads, default 1) against `GET /healthz` and
+# `GET /api/v1/me` with `Authorization: Bearer <token>`, alternating, `runs` times each. alice holds 3 roles
+# (the default `user`, plus two mapped from her provider groups by the seed file below) adding up to 20
+# permissions. Prints each run and the medians: requests/s, p99 latency, and the ratio me/healthz.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+db=${1:-sqlite}
+runs=${2:-3}
+secs=${3:-10}
+threads=${WRK_THREADS:-1}
+command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk >/dev/null; }
+[ -d testing/idp/node_modules ] || (cd testing/idp && npm ci --no-audit --no-fund)
+cargo build --release -q
+source scripts/pg.sh
+work=$(mktemp -d)
+cleanup() {
+  [ -n "${KW_PID:-}" ] && kill "$KW_PID" 2>/dev/null || true
+  [ -n "${IDP_PID:-}" ] && kill "$IDP_PID" 2>/dev/null || true
+  [ "$db" = postgres ] && pg_down
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(free_port)
+kw="http://127.0.0.1:$port"
+IDP_PORT=0 IDP_REDIRECT_URIS="$kw/auth/callback" IDP_POST_LOGOUT_REDIRECT_URIS="$kw/" \
+  node testing/idp/server.mjs >"$work/idp.out" 2>"$work/idp.err" &
+IDP_PID=$!
+until grep -q '"ready":true' "$work/idp.out" 2>/dev/null; do sleep 0.1; done
+issuer=$(sed -E 's/.*"issuer":"([^"]+)".*/\1/' "$work/idp.out")
+
+# 13 application permissions + 7 built-ins = 20, spread over two roles mapped from alice's groups.
+cat >"$work/seed.yaml" <<'YAML'
+permissions:
+YAML
+for i in $(seq 1 13); do echo "  - name: app:action$i" >>"$work/seed.yaml"; done
+cat >>"$work/seed.yaml" <<'YAML'
+roles:
+  - name: bench-admins
+    idp_group: admins
+    permissions: [users:read, roles:read, audit:read, sync:read, app:action1, app:action2, app:action3, app:action4, app:action5, app:action6]
+  - name: bench-users
+    idp_group: users
+    permissions: [users:write, roles:write, sync:run, app:action7, app:action8, app:action9, app:action10, app:action11, app:action12, app:action13]
+YAML
+
+if [ "$db" = postgres ]; then
+  pg_up >/dev/null
+  database_url=$KEYWARD_TEST_PG_URL
+else
+  database_url="sqlite://$work/keyward.db?mode=rwc"
+fi
+KEYWARD_LISTEN=127.0.0.1:$port DATABASE_URL="$database_url" KEYWARD_RATE_LIMIT_PER_MINUTE=0 \
+  KEYWARD_AUTH_RATE_LIMIT_PER_MINUTE=0 KEYWARD_OIDC_ISSUER="$issuer" KEYWARD_OIDC_CLIENT_ID=keyward \
+  KEYWARD_OIDC_CLIENT_SECRET=keyward-secret KEYWARD_RBAC_SEED="$work/seed.yaml" RUST_LOG=warn \
+  target/release/keyward serve >"$work/keyward.log" 2>&1 &
+KW_PID=$!
+until curl -fs "$kw/healthz" >/dev/null 2>&1; do sleep 0.05; done
+
+# The browser login, with curl: Keyward -> provider form -> Keyward callback.
+jar=$work/jar
+step() { curl -s -b "$jar" -c "$jar" -o "$work/body" -w '%{http_code} %{redirect_url}\n' "$@"; }
+read -r _ url < <(step "$kw/auth/login?return_to=/")
+while [[ "$url" != "$kw/auth/callback"* ]]; do
+  read -r code next < <(step "$url")
+  if [ "$code" = 200 ] && grep -q 'login-form' "$work/body"; then
+    read -r code next < <(step -X POST "$url" --data-urlencode prompt=login --data-urlencode login=alice \
+      --data-urlencode password=alice-pw)
+  fi
+  [ -n "$next" ] || { echo "login stuck at $url ($code)"; exit 1; }
+  url=$next
+done
+step "$url" >/dev/null
+token=$(curl -s -b "$jar" -X POST -H 'X-CSRF: 1' "$kw/auth/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+me=$(curl -s -H "Authorization: Bearer $token" "$kw/api/v1/me")
+roles=$(echo "$me" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["roles"]), len(d["permissions"]))')
+echo "alice holds roles/permissions: $roles   database: $db   wrk: $threads thread(s), 64 connections, ${secs}s"
+
+run() { # path [header] -> "rps p99_ms"
+  local out
+  if [ -n "${2:-}" ]; then out=$(wrk -t"$threads" -c64 -d"${secs}s" --latency -H "$2" "$kw$1")
+  else out=$(wrk -t"$threads" -c64 -d"${secs}s" --latency "$kw$1"); fi
+  local rps p99 non2xx
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  [ -z "$non2xx" ] || { echo "non-2xx answers during $1: $non2xx" >&2; exit 1; }
+  echo "$rps $p99"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+: >"$work/h"; : >"$work/m"
+for i in $(seq 1 "$runs"); do
+  h=$(run /healthz); m=$(run /api/v1/me "Authorization: Bearer $token")
+  echo "run $i: /healthz $h   /api/v1/me $m   (req/s p99-ms)"
+  echo "$h" >>"$work/h"; echo "$m" >>"$work/m"
+done
+hr=$(cut -d' ' -f1 "$work/h" | median); hp=$(cut -d' ' -f2 "$work/h" | median)
+mr=$(cut -d' ' -f1 "$work/m" | median); mp=$(cut -d' ' -f2 "$work/m" | median)
+ratio=$(python3 -c "print(f'{$mr/$hr*100:.1f}')")
+echo "median /healthz: $hr req/s, p99 $hp ms"
+echo "median /api/v1/me: $mr req/s, p99 $mp ms"
+echo "ratio: $ratio% (goal >= 85%, p99 < 5 ms)"
