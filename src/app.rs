@@ -29,10 +29,12 @@ use crate::{
             security_headers::SecurityHeaders,
         },
         roles::RolesApi,
+        sync::SyncApi,
         users::UsersApi,
     },
     metrics::Metrics,
     rbac,
+    sync::{Syncer, Trigger, schedule},
 };
 
 /// Request bodies larger than this get 413: nothing Keyward accepts comes close.
@@ -48,6 +50,7 @@ pub struct AppStateInner {
     pub metrics: Arc<Metrics>,
     pub rate_limits: Arc<RateLimits>,
     pub auth: Arc<Auth>,
+    pub sync: Arc<Syncer>,
 }
 
 impl Deref for AppState {
@@ -59,10 +62,10 @@ impl Deref for AppState {
 }
 
 /// Keyward's operations, in the order they appear in the spec.
-pub type Apis = (HealthApi, AuthApi, MeApi, RolesApi, UsersApi);
+pub type Apis = (HealthApi, AuthApi, MeApi, RolesApi, UsersApi, SyncApi);
 
 fn apis() -> Apis {
-    (HealthApi, AuthApi, MeApi, RolesApi, UsersApi)
+    (HealthApi, AuthApi, MeApi, RolesApi, UsersApi, SyncApi)
 }
 
 /// The OpenAPI service; `extra` lets an embedder (or a test) mount more operations behind the same edge.
@@ -269,6 +272,12 @@ impl<T: OpenApi + 'static> Application<T> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot seed roles and permissions: {e}"))?;
         let auth = Arc::new(Auth::new(&config, &db).await?);
+        let sync = Arc::new(Syncer::new(
+            &config,
+            db.clone(),
+            metrics.clone(),
+            auth.access.clone(),
+        )?);
         // Login endpoints get their own, stricter bucket on top of the global one.
         let buckets = [
             Bucket::new("auth", config.auth_rate_limit, |path| {
@@ -296,6 +305,7 @@ impl<T: OpenApi + 'static> Application<T> {
             metrics,
             rate_limits,
             auth,
+            sync,
         }));
         Ok(Self {
             acceptor,
@@ -350,14 +360,54 @@ impl<T: OpenApi + 'static> Application<T> {
                 }
             }
         });
+        let scheduler = self.start_sync_schedule().await;
         let ep = endpoint(self.state.clone(), self.extra);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(ep, shutdown, Some(Duration::from_secs(10)))
             .await;
         housekeeping.abort();
         rbac_poll.abort();
+        if let Some(mut scheduler) = scheduler {
+            scheduler.shutdown().await.ok();
+        }
         self.state.db.clone().close().await.ok();
         result
+    }
+}
+
+impl<T> Application<T> {
+    /// The daily (or as configured) sync, and the start-up run when asked for. Nothing without a directory.
+    async fn start_sync_schedule(&self) -> Option<tokio_cron_scheduler::JobScheduler> {
+        let syncer = self.state.sync.clone();
+        if let Err(why) = syncer.provider() {
+            tracing::info!("user sync off: {why}");
+            return None;
+        }
+        if syncer.settings().on_startup
+            && let Err(err) = syncer.spawn(Trigger::Startup).await
+        {
+            tracing::warn!(error = %err, "start-up sync not started");
+        }
+        if !syncer.settings().enabled {
+            tracing::info!(
+                "scheduled user sync disabled (KEYWARD_SYNC_ENABLED=false); manual runs work"
+            );
+            return None;
+        }
+        let plan = syncer.schedule()?;
+        tracing::info!(
+            schedule = %syncer.settings().schedule,
+            timezone = %syncer.settings().timezone,
+            next = ?plan.next_after(chrono::Utc::now()),
+            "user sync scheduled"
+        );
+        match schedule::start(syncer, plan).await {
+            Ok(s) => Some(s),
+            Err(err) => {
+                tracing::error!(error = %err, "could not start the sync scheduler");
+                None
+            }
+        }
     }
 }
 

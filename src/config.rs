@@ -49,6 +49,25 @@ pub struct Config {
     pub rbac_seed: Option<std::path::PathBuf>,
     /// Verified emails (entries with `@`) or subjects granted `admin` at login.
     pub bootstrap_admins: Vec<String>,
+    pub sync: SyncSettings,
+}
+
+/// The scheduled user sync through the provider's admin API.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// Runs the schedule; manual runs work either way.
+    pub enabled: bool,
+    /// 6-field cron with seconds, validated at start-up.
+    pub schedule: String,
+    pub timezone: chrono_tz::Tz,
+    pub create_users: bool,
+    pub on_startup: bool,
+    pub page_size: u32,
+    /// Overrides the admin API's base URL (scheme, host, port and any path prefix), derived from the issuer.
+    pub admin_url: Option<Url>,
+    pub admin_client_id: Option<String>,
+    pub admin_client_secret: Option<String>,
+    pub admin_token: Option<String>,
 }
 
 /// Which provider family the issuer belongs to: decides the claims roles come from and the admin API.
@@ -231,8 +250,10 @@ impl Config {
             })?),
         };
         let rbac_seed = vars.get("KEYWARD_RBAC_SEED").map(std::path::PathBuf::from);
+        let sync = sync_settings(&vars)?;
         let bootstrap_admins = vars.list("KEYWARD_BOOTSTRAP_ADMINS", |raw| Ok(raw.to_owned()))?;
         Ok(Self {
+            sync,
             rbac_seed,
             bootstrap_admins,
             listen,
@@ -289,6 +310,19 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
             value: raw,
             expected: expected.into(),
         })
+    }
+
+    fn boolean(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(ConfigError {
+                var,
+                value: other.into(),
+                expected: "true or false".into(),
+            }),
+        }
     }
 
     fn duration(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
@@ -392,6 +426,63 @@ fn oidc_settings<F: Fn(&str) -> Option<String>>(
         scopes,
         audience,
     }))
+}
+
+fn sync_settings<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<'_, F>,
+) -> Result<SyncSettings, ConfigError> {
+    let schedule = vars
+        .get("KEYWARD_SYNC_SCHEDULE")
+        .unwrap_or_else(|| "0 0 3 * * *".into());
+    if let Err(why) = crate::sync::schedule::parse_cron(&schedule) {
+        return Err(ConfigError {
+            var: "KEYWARD_SYNC_SCHEDULE",
+            value: schedule,
+            expected: format!(
+                "a 6-field cron expression with seconds, such as `0 0 3 * * *` ({why})"
+            ),
+        });
+    }
+    let tz_raw = vars
+        .get("KEYWARD_SYNC_TIMEZONE")
+        .unwrap_or_else(|| "UTC".into());
+    let timezone = tz_raw.parse::<chrono_tz::Tz>().map_err(|_| ConfigError {
+        var: "KEYWARD_SYNC_TIMEZONE",
+        value: tz_raw.clone(),
+        expected: "an IANA time zone name such as UTC or Europe/Berlin".into(),
+    })?;
+    let page_size: u32 = vars.parse(
+        "KEYWARD_SYNC_PAGE_SIZE",
+        "100",
+        "a page size from 1 to 1000",
+    )?;
+    if !(1..=1000).contains(&page_size) {
+        return Err(ConfigError {
+            var: "KEYWARD_SYNC_PAGE_SIZE",
+            value: page_size.to_string(),
+            expected: "a page size from 1 to 1000".into(),
+        });
+    }
+    let admin_url = match vars.get("KEYWARD_IDP_ADMIN_URL") {
+        None => None,
+        Some(raw) => Some(parse_public_url(&raw).ok_or_else(|| ConfigError {
+            var: "KEYWARD_IDP_ADMIN_URL",
+            value: raw,
+            expected: "the provider's base URL, such as https://keycloak.internal:8443".into(),
+        })?),
+    };
+    Ok(SyncSettings {
+        enabled: vars.boolean("KEYWARD_SYNC_ENABLED", true)?,
+        schedule,
+        timezone,
+        create_users: vars.boolean("KEYWARD_SYNC_CREATE_USERS", false)?,
+        on_startup: vars.boolean("KEYWARD_SYNC_ON_STARTUP", false)?,
+        page_size,
+        admin_url,
+        admin_client_id: vars.get("KEYWARD_IDP_ADMIN_CLIENT_ID"),
+        admin_client_secret: vars.get("KEYWARD_IDP_ADMIN_CLIENT_SECRET"),
+        admin_token: vars.get("KEYWARD_IDP_ADMIN_TOKEN"),
+    })
 }
 
 fn parse_secret_key(raw: &str) -> Option<SecretKey> {
@@ -622,6 +713,19 @@ mod tests {
             .unwrap_err();
             assert_eq!(err.var, var);
         }
+        for (var, value) in [
+            ("KEYWARD_SYNC_SCHEDULE", "0 3 * * *"),
+            ("KEYWARD_SYNC_SCHEDULE", "every day"),
+            ("KEYWARD_SYNC_TIMEZONE", "Mars/Olympus"),
+            ("KEYWARD_SYNC_ENABLED", "maybe"),
+            ("KEYWARD_SYNC_PAGE_SIZE", "5000"),
+        ] {
+            assert_eq!(config(&[(var, value)]).unwrap_err().var, var, "{value}");
+        }
+        let c = config(&[("KEYWARD_SYNC_TIMEZONE", "Europe/Berlin")]).unwrap();
+        assert_eq!(c.sync.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(c.sync.schedule, "0 0 3 * * *");
+        assert!(c.sync.enabled && !c.sync.create_users);
         let err = config(&[("KEYWARD_SECRET_KEY", "zz")]).unwrap_err();
         assert!(!err.to_string().contains("zz"), "the secret is not echoed");
         let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";

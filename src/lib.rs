@@ -12,5 +12,6 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod rbac;
+pub mod sync;
 pub mod telemetry;
 pub mod users;

@@ -34,6 +34,19 @@ enum Command {
         #[command(subcommand)]
         command: RolesCommand,
     },
+    /// The user sync with the provider's directory.
+    Sync {
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Run a sync now and print its summary (exit 1 when it fails or cannot start).
+    Run,
+    /// The last runs and the next scheduled one.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +87,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
         Command::Roles { command } => roles(&config, command).await,
+        Command::Sync { command } => sync(&config, command).await,
         Command::Openapi => Ok(()),
     };
     match result {
@@ -107,6 +121,17 @@ async fn roles(config: &Config, command: RolesCommand) -> anyhow::Result<()> {
         RolesCommand::List => cli::roles_list(&conn).await?,
         RolesCommand::Grant { email, role } => cli::roles_grant(&conn, &email, &role).await?,
         RolesCommand::Revoke { email, role } => cli::roles_revoke(&conn, &email, &role).await?,
+    };
+    println!("{}", out.trim_end());
+    Ok(())
+}
+
+async fn sync(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
+    let conn = db::connect(&config.database_url).await?;
+    db::migrate(&conn).await?;
+    let out = match command {
+        SyncCommand::Run => cli::sync_run(config, &conn).await?,
+        SyncCommand::Status => cli::sync_status(config, &conn).await?,
     };
     println!("{}", out.trim_end());
     Ok(())

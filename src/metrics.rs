@@ -1,7 +1,8 @@
 //! Prometheus metrics: one registry per app instance, rendered in the text format at `GET /metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -12,6 +13,9 @@ pub struct Metrics {
     pub logins: IntCounter,
     pub login_failures: IntCounterVec,
     pub tokens_issued: IntCounter,
+    pub sync_runs: IntCounterVec,
+    pub sync_users: IntCounterVec,
+    pub sync_duration: Histogram,
 }
 
 impl Metrics {
@@ -53,6 +57,24 @@ impl Metrics {
             "api_tokens_issued_total",
             "Keyward API tokens issued by POST /auth/token",
         )?;
+        let sync_runs = IntCounterVec::new(
+            Opts::new("sync_runs_total", "User-sync runs by how they ended"),
+            &["status"],
+        )?;
+        let sync_users = IntCounterVec::new(
+            Opts::new(
+                "sync_users_total",
+                "Users the sync saw, updated, deactivated or created",
+            ),
+            &["change"],
+        )?;
+        let sync_duration = Histogram::with_opts(
+            HistogramOpts::new("sync_duration_seconds", "How long user-sync runs take")
+                .buckets(vec![0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]),
+        )?;
+        registry.register(Box::new(sync_runs.clone()))?;
+        registry.register(Box::new(sync_users.clone()))?;
+        registry.register(Box::new(sync_duration.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
@@ -67,6 +89,9 @@ impl Metrics {
             logins,
             login_failures,
             tokens_issued,
+            sync_runs,
+            sync_users,
+            sync_duration,
         })
     }
 

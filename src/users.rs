@@ -137,6 +137,7 @@ pub async fn upsert(
         updated_at: Set(now),
         last_login_at: Set(last_login),
         last_synced_at: Set(None),
+        deactivated_by: Set(None),
     };
     users::Entity::insert(row)
         .on_conflict(
@@ -211,15 +212,22 @@ pub fn label(user: &users::Model) -> String {
         .unwrap_or_else(|| user.id.to_string())
 }
 
-/// Marks the user active or inactive; deactivation also ends their sessions. Returns the updated row.
+/// Who changed a user's status.
+pub const BY_ADMIN: &str = "admin";
+pub const BY_PROVIDER: &str = "provider";
+
+/// Marks the user active or inactive (`by` says who, for deactivations); deactivation also ends their
+/// sessions. Returns the updated row.
 pub async fn set_active(
     db: &impl ConnectionTrait,
     user: users::Model,
     active: bool,
+    by: &str,
 ) -> Result<users::Model, DbErr> {
     let id = user.id;
     let mut row = user.into_active_model();
     row.active = Set(active);
+    row.deactivated_by = Set((!active).then(|| by.to_owned()));
     row.updated_at = Set(Utc::now());
     let updated = row.update(db).await?;
     if !active {

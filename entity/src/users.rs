@@ -21,6 +21,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,
     pub last_synced_at: Option<DateTimeUtc>,
+    /// Who made the user inactive: `admin` or `provider` (the sync). The sync only reactivates its own.
+    pub deactivated_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

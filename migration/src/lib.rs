@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_users;
 mod m20261123_000002_create_auth;
 mod m20261123_000003_create_rbac;
+mod m20261123_000004_create_sync;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_users::Migration),
             Box::new(m20261123_000002_create_auth::Migration),
             Box::new(m20261123_000003_create_rbac::Migration),
+            Box::new(m20261123_000004_create_sync::Migration),
         ]
     }
 }

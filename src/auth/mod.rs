@@ -95,7 +95,7 @@ pub struct Auth {
     pub session_ttl: chrono::Duration,
     pub cookies: Cookies,
     /// Effective roles and permissions per user, shared by every request.
-    pub access: AccessCache,
+    pub access: Arc<AccessCache>,
     pub bootstrap_admins: Vec<String>,
 }
 
@@ -144,7 +144,7 @@ impl Auth {
             session_ttl: chrono::Duration::from_std(config.session_ttl)
                 .unwrap_or(chrono::Duration::hours(8)),
             cookies: Cookies::for_config(config),
-            access: AccessCache::default(),
+            access: Arc::new(AccessCache::default()),
             bootstrap_admins: config.bootstrap_admins.clone(),
         }
     }

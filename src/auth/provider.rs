@@ -122,6 +122,7 @@ impl ProviderClaims {
 /// What a code or refresh exchange gives back.
 #[derive(Debug, Clone)]
 pub struct TokenSet {
+    pub access_token: String,
     pub id_token: Option<String>,
     pub refresh_token: Option<String>,
     pub access_token_expires_in: Option<Duration>,
@@ -533,6 +534,7 @@ pub fn describe_jwt_error(e: &jsonwebtoken::errors::Error) -> String {
 
 fn token_set(resp: &openidconnect::core::CoreTokenResponse) -> TokenSet {
     TokenSet {
+        access_token: resp.access_token().secret().clone(),
         id_token: resp.id_token().map(|t| t.to_string()),
         refresh_token: resp.refresh_token().map(|t| t.secret().clone()),
         access_token_expires_in: resp.expires_in(),
@@ -556,6 +558,28 @@ fn token_error<RE: std::error::Error + 'static>(
         }
         RequestTokenError::Other(e) => ProviderError::Unavailable(e),
     }
+}
+
+/// Groups and realm roles from an access token received straight from the token endpoint. Keycloak puts
+/// `realm_access.roles` only there by default. The token came over the back channel from the provider
+/// itself (OIDC Core §3.1.3.7: TLS authenticates it), so its claims are read without a signature check;
+/// an opaque token yields nothing.
+pub fn access_token_groups(access_token: &str) -> (Option<Vec<String>>, Option<RealmAccess>) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    #[derive(Deserialize)]
+    struct Claims {
+        #[serde(default)]
+        groups: Option<Vec<String>>,
+        #[serde(default)]
+        realm_access: Option<RealmAccess>,
+    }
+    access_token
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice::<Claims>(&b).ok())
+        .map(|c| (c.groups, c.realm_access))
+        .unwrap_or((None, None))
 }
 
 /// Checks the issuer URL parses as openidconnect wants it (done once, at start-up).

@@ -20,7 +20,7 @@ use crate::{
     auth::{
         Via,
         api_tokens::{self, PublicJwk},
-        provider::{JwtError, ProviderError},
+        provider::{JwtError, ProviderError, access_token_groups},
         return_to,
         sessions::{self, NewSession, StateProblem},
     },
@@ -384,6 +384,14 @@ impl AuthApi {
             Seen::Login,
         )
         .await?;
+        let mut claims = claims;
+        let (groups, realm_access) = access_token_groups(&tokens.access_token);
+        if claims.groups.is_none() {
+            claims.groups = groups;
+        }
+        if claims.realm_access.is_none() {
+            claims.realm_access = realm_access;
+        }
         let groups = seed::provider_groups(&claims, provider.settings().provider);
         if seed::on_login(
             &app.db,

@@ -10,6 +10,7 @@ pub mod me;
 pub mod middleware;
 pub mod pagination;
 pub mod roles;
+pub mod sync;
 pub mod users;
 
 #[derive(poem_openapi::Tags)]
@@ -22,4 +23,6 @@ pub enum ApiTags {
     Users,
     /// Roles and permissions.
     Roles,
+    /// The user sync with the provider's directory.
+    Sync,
 }

@@ -161,7 +161,7 @@ impl UsersApi {
             store::check_not_last_admin(&app.db, user.id).await?;
         }
         let target = users::label(&user);
-        let user = users::set_active(&app.db, user, active).await?;
+        let user = users::set_active(&app.db, user, active, users::BY_ADMIN).await?;
         app.auth.access.changed(&app.db).await?;
         let kind = if active {
             "user.activated"

@@ -321,6 +321,7 @@ mod tests {
             updated_at: now,
             last_login_at: None,
             last_synced_at: None,
+            deactivated_by: None,
         }
     }
 

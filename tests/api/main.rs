@@ -12,3 +12,4 @@ mod login;
 mod rate_limit;
 mod rbac;
 mod security_headers;
+mod sync;

@@ -12,7 +12,10 @@ use crate::{
 };
 
 /// Keyward with alice as bootstrap admin; returns her API token.
-async fn with_admin(layout: Layout, extra: &[(&str, &str)]) -> (TestApp, TestIdp, String) {
+pub(crate) async fn with_admin(
+    layout: Layout,
+    extra: &[(&str, &str)],
+) -> (TestApp, TestIdp, String) {
     let mut settings = vec![("KEYWARD_BOOTSTRAP_ADMINS", "alice@example.com")];
     settings.extend_from_slice(extra);
     let (app, idp) = spawn_app_with_idp(layout, &settings, &[]).await;
@@ -21,12 +24,12 @@ async fn with_admin(layout: Layout, extra: &[(&str, &str)]) -> (TestApp, TestIdp
     (app, idp, token)
 }
 
-async fn token_for(app: &TestApp, user: &str) -> String {
+pub(crate) async fn token_for(app: &TestApp, user: &str) -> String {
     let b = logged_in(app, user).await;
     api_token(app, &b).await
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     token: Option<&str>,
     method: &str,
@@ -43,7 +46,7 @@ async fn call(
     req.send().await.unwrap()
 }
 
-async fn json_of(resp: reqwest::Response, status: u16) -> Value {
+pub(crate) async fn json_of(resp: reqwest::Response, status: u16) -> Value {
     let got = resp.status().as_u16();
     let text = resp.text().await.unwrap();
     assert_eq!(got, status, "{text}");
@@ -71,7 +74,7 @@ async fn role_id(app: &TestApp, token: &str, name: &str) -> String {
         .to_owned()
 }
 
-async fn user_id(app: &TestApp, token: &str, email: &str) -> String {
+pub(crate) async fn user_id(app: &TestApp, token: &str, email: &str) -> String {
     let list = json_of(
         call(
             app,

@@ -1,0 +1,220 @@
+//! Keycloak's Admin REST API: a service-account token by `client_credentials`, then
+//! `GET /admin/realms/{realm}/users?first=&max=` until a short page.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::directory::{
+    DirectoryError, DirectoryProvider, DirectoryUser, classify, non_empty, transport, with_retries,
+};
+
+/// A user in Keycloak's `UserRepresentation`, the fields the sync reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeycloakUser {
+    pub id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: Option<bool>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub attributes: Option<HashMap<String, Vec<String>>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl From<KeycloakUser> for DirectoryUser {
+    fn from(u: KeycloakUser) -> Self {
+        let full = [u.first_name.as_deref(), u.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let picture = u.attributes.as_ref().and_then(|a| {
+            ["picture", "avatar"]
+                .iter()
+                .find_map(|k| a.get(*k).and_then(|v| v.first().cloned()))
+        });
+        let username = non_empty(u.username);
+        DirectoryUser {
+            subject: u.id,
+            display_name: non_empty(Some(full)).or_else(|| username.clone()),
+            username,
+            email_verified: Some(u.email_verified.unwrap_or(false) && u.email.is_some()),
+            email: non_empty(u.email),
+            avatar_url: non_empty(picture),
+            enabled: u.enabled,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+}
+
+pub struct KeycloakDirectory {
+    http: reqwest::Client,
+    users_url: String,
+    token_url: String,
+    client_id: String,
+    client_secret: String,
+    page_size: u32,
+    first: u64,
+    done: bool,
+    token: Option<String>,
+}
+
+impl KeycloakDirectory {
+    /// `base` is the server URL (with any path prefix, e.g. `/auth` on old installs), `realm` the realm name.
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        realm: &str,
+        client_id: String,
+        client_secret: String,
+        page_size: u32,
+    ) -> Self {
+        let base = base.trim_end_matches('/');
+        Self {
+            http,
+            users_url: format!("{base}/admin/realms/{realm}/users"),
+            token_url: format!("{base}/realms/{realm}/protocol/openid-connect/token"),
+            client_id,
+            client_secret,
+            page_size,
+            first: 0,
+            done: false,
+            token: None,
+        }
+    }
+
+    async fn fetch_token(
+        http: &reqwest::Client,
+        url: &str,
+        id: &str,
+        secret: &str,
+    ) -> Result<String, DirectoryError> {
+        let what = "Keycloak admin token";
+        let resp = http
+            .post(url)
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(|e| transport(e, what))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            // A refused client is a configuration problem, not something a retry fixes.
+            return Err(match classify(status, &body, what) {
+                DirectoryError::Unauthorized(m) => DirectoryError::Fatal(m),
+                other => other,
+            });
+        }
+        resp.json::<TokenResponse>()
+            .await
+            .map(|t| t.access_token)
+            .map_err(|e| DirectoryError::Fatal(format!("{what}: {}", e.without_url())))
+    }
+
+    async fn get_page(
+        http: &reqwest::Client,
+        url: &str,
+        token: &str,
+        first: u64,
+        max: u32,
+    ) -> Result<Vec<KeycloakUser>, DirectoryError> {
+        let what = format!("Keycloak users first={first} max={max}");
+        let resp = http
+            .get(url)
+            .bearer_auth(token)
+            .query(&[
+                ("first", first.to_string()),
+                ("max", max.to_string()),
+                ("briefRepresentation", "false".into()),
+            ])
+            .send()
+            .await
+            .map_err(|e| transport(e, &what))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(classify(status, &body, &what));
+        }
+        resp.json::<Vec<KeycloakUser>>()
+            .await
+            .map_err(|e| DirectoryError::Transient(format!("{what}: {}", e.without_url())))
+    }
+}
+
+impl DirectoryProvider for KeycloakDirectory {
+    async fn next_page(&mut self) -> Result<Option<Vec<DirectoryUser>>, DirectoryError> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.token.is_none() {
+            self.token = Some(
+                Self::fetch_token(
+                    &self.http,
+                    &self.token_url,
+                    &self.client_id,
+                    &self.client_secret,
+                )
+                .await?,
+            );
+        }
+        let (http, url, first, max) = (&self.http, &self.users_url, self.first, self.page_size);
+        let (token_url, id, secret) = (&self.token_url, &self.client_id, &self.client_secret);
+        let token = std::sync::Mutex::new(self.token.clone().unwrap_or_default());
+        let token = &token;
+        let page = with_retries("Keycloak user listing", |refresh| async move {
+            if refresh {
+                let fresh = Self::fetch_token(http, token_url, id, secret).await?;
+                if let Ok(mut t) = token.lock() {
+                    *t = fresh;
+                }
+            }
+            let current = token.lock().map(|t| t.clone()).unwrap_or_default();
+            Self::get_page(http, url, &current, first, max).await
+        })
+        .await?;
+        self.token = token.lock().ok().map(|t| t.clone());
+        // Service accounts are not people; Keycloak leaves them out of the plain listing, but be sure.
+        let users: Vec<DirectoryUser> = page
+            .iter()
+            .filter(|u| {
+                !u.username
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("service-account-"))
+            })
+            .cloned()
+            .map(DirectoryUser::from)
+            .collect();
+        if page.len() < self.page_size as usize {
+            self.done = true;
+        }
+        self.first += page.len() as u64;
+        if page.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(users))
+    }
+
+    fn name(&self) -> &'static str {
+        "keycloak"
+    }
+}

@@ -1,0 +1,691 @@
+//! The user sync: reads every user from the provider's admin API (Keycloak or Authentik), page by page, and
+//! brings the local users table in line: metadata, disabled and removed users. One run at a time across all
+//! instances (a lease row); each page commits on its own; deactivations wait until the listing is complete,
+//! so a failed or partial run deactivates nobody.
+
+pub mod authentik;
+pub mod directory;
+pub mod keycloak;
+pub mod reconcile;
+pub mod schedule;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use entity::{job_leases, sessions, sync_runs, users};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+    sea_query::{Expr, OnConflict},
+};
+use uuid::Uuid;
+
+use crate::{
+    config::{Config, OidcSettings, ProviderKind, SyncSettings},
+    metrics::Metrics,
+    rbac::cache::AccessCache,
+    users::BY_PROVIDER,
+};
+use authentik::AuthentikDirectory;
+use directory::{DirectoryError, DirectoryProvider};
+use keycloak::KeycloakDirectory;
+use reconcile::Change;
+
+const LEASE: &str = "user-sync";
+/// A lease not renewed for this long belongs to an instance that died; another may take over.
+const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Manual,
+    Startup,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Manual => "manual",
+            Self::Startup => "startup",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    NoDirectory(String),
+    #[error("a sync is already running")]
+    AlreadyRunning,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Where the directory lives and how to log in to it.
+#[derive(Debug, Clone)]
+enum Target {
+    Keycloak {
+        base: String,
+        realm: String,
+        client_id: String,
+        client_secret: String,
+    },
+    Authentik {
+        base: String,
+        token: String,
+    },
+    Unavailable(String),
+}
+
+fn target(oidc: &Result<OidcSettings, String>, sync: &SyncSettings) -> Target {
+    let Ok(oidc) = oidc else {
+        return Target::Unavailable("no directory provider: login is not configured".into());
+    };
+    let issuer = oidc.issuer.trim_end_matches('/');
+    match oidc.provider {
+        ProviderKind::Keycloak => {
+            let Some((server, realm)) = issuer.rsplit_once("/realms/") else {
+                return Target::Unavailable(format!(
+                    "no directory provider: cannot find the realm in {issuer}"
+                ));
+            };
+            let (Some(client_id), Some(client_secret)) = (
+                sync.admin_client_id
+                    .clone()
+                    .or_else(|| Some(oidc.client_id.clone())),
+                sync.admin_client_secret
+                    .clone()
+                    .or_else(|| oidc.client_secret.clone()),
+            ) else {
+                return Target::Unavailable(
+                    "no directory provider: set KEYWARD_IDP_ADMIN_CLIENT_SECRET (or KEYWARD_OIDC_CLIENT_SECRET)".into(),
+                );
+            };
+            Target::Keycloak {
+                base: sync
+                    .admin_url
+                    .as_ref()
+                    .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                    .unwrap_or_else(|| server.to_owned()),
+                realm: realm.to_owned(),
+                client_id,
+                client_secret,
+            }
+        }
+        ProviderKind::Authentik => {
+            let Some(token) = sync.admin_token.clone() else {
+                return Target::Unavailable(
+                    "no directory provider: set KEYWARD_IDP_ADMIN_TOKEN for Authentik's API".into(),
+                );
+            };
+            let server = issuer.split("/application/o/").next().unwrap_or(issuer);
+            Target::Authentik {
+                base: sync
+                    .admin_url
+                    .as_ref()
+                    .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                    .unwrap_or_else(|| server.to_owned()),
+                token,
+            }
+        }
+        ProviderKind::Generic => Target::Unavailable(
+            "no directory provider: a generic OpenID provider has no admin API to sync from".into(),
+        ),
+    }
+}
+
+/// A directory pager of either kind.
+enum Directory {
+    Keycloak(KeycloakDirectory),
+    Authentik(AuthentikDirectory),
+}
+
+impl Directory {
+    async fn next_page(&mut self) -> Result<Option<Vec<directory::DirectoryUser>>, DirectoryError> {
+        match self {
+            Self::Keycloak(d) => d.next_page().await,
+            Self::Authentik(d) => d.next_page().await,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Keycloak(d) => d.name(),
+            Self::Authentik(d) => d.name(),
+        }
+    }
+}
+
+pub struct Syncer {
+    db: DatabaseConnection,
+    issuer: Option<String>,
+    target: Target,
+    settings: SyncSettings,
+    metrics: Arc<Metrics>,
+    access: Arc<AccessCache>,
+    http: reqwest::Client,
+    /// Names this process in the lease row.
+    holder: String,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, Default)]
+struct Counts {
+    pages: i64,
+    seen: i64,
+    updated: i64,
+    deactivated: i64,
+    created: i64,
+}
+
+impl Syncer {
+    pub fn new(
+        config: &Config,
+        db: DatabaseConnection,
+        metrics: Arc<Metrics>,
+        access: Arc<AccessCache>,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            db,
+            issuer: config.oidc.as_ref().ok().map(|o| o.issuer.clone()),
+            target: target(&config.oidc, &config.sync),
+            settings: config.sync.clone(),
+            metrics,
+            access,
+            http,
+            holder: format!("{}:{}", std::process::id(), Uuid::new_v4()),
+        })
+    }
+
+    pub fn settings(&self) -> &SyncSettings {
+        &self.settings
+    }
+
+    /// `keycloak` or `authentik`, or why there is nothing to sync from.
+    pub fn provider(&self) -> Result<&'static str, &str> {
+        match &self.target {
+            Target::Keycloak { .. } => Ok("keycloak"),
+            Target::Authentik { .. } => Ok("authentik"),
+            Target::Unavailable(why) => Err(why),
+        }
+    }
+
+    fn directory(&self) -> Result<Directory, StartError> {
+        let size = self.settings.page_size;
+        match &self.target {
+            Target::Keycloak {
+                base,
+                realm,
+                client_id,
+                client_secret,
+            } => Ok(Directory::Keycloak(KeycloakDirectory::new(
+                self.http.clone(),
+                base,
+                realm,
+                client_id.clone(),
+                client_secret.clone(),
+                size,
+            ))),
+            Target::Authentik { base, token } => Ok(Directory::Authentik(AuthentikDirectory::new(
+                self.http.clone(),
+                base,
+                token.clone(),
+                size,
+            ))),
+            Target::Unavailable(why) => Err(StartError::NoDirectory(why.clone())),
+        }
+    }
+
+    /// Takes the lease and records a new run; the caller then calls [`Syncer::execute`].
+    pub async fn begin(&self, trigger: Trigger) -> Result<sync_runs::Model, StartError> {
+        self.directory()?;
+        if !self.acquire_lease().await? {
+            return Err(StartError::AlreadyRunning);
+        }
+        self.record_start(trigger, None).await.map_err(|e| e.into())
+    }
+
+    async fn record_start(
+        &self,
+        trigger: Trigger,
+        scheduled_for: Option<DateTime<Utc>>,
+    ) -> Result<sync_runs::Model, DbErr> {
+        sync_runs::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            trigger: Set(trigger.as_str().into()),
+            scheduled_for: Set(scheduled_for),
+            started_at: Set(Utc::now()),
+            finished_at: Set(None),
+            status: Set("running".into()),
+            pages: Set(0),
+            seen: Set(0),
+            updated: Set(0),
+            deactivated: Set(0),
+            created: Set(0),
+            error: Set(None),
+        }
+        .insert(&self.db)
+        .await
+    }
+
+    /// Starts a run in the background and answers at once with its record.
+    pub async fn spawn(self: &Arc<Self>, trigger: Trigger) -> Result<sync_runs::Model, StartError> {
+        let run = self.begin(trigger).await?;
+        let this = self.clone();
+        let id = run.id;
+        tokio::spawn(async move {
+            this.execute(id).await;
+        });
+        Ok(run)
+    }
+
+    /// Runs to the end in this task (CLI, schedule). Returns the finished record.
+    pub async fn run_now(&self, trigger: Trigger) -> Result<sync_runs::Model, StartError> {
+        let run = self.begin(trigger).await?;
+        Ok(self.execute(run.id).await)
+    }
+
+    /// A scheduled firing. Every instance fires; the lease picks one, and a run already recorded for this
+    /// firing (by a quicker instance) makes the others stand down.
+    pub async fn run_scheduled(&self, tick: DateTime<Utc>) {
+        match self.acquire_lease().await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!("scheduled sync skipped: another instance is syncing");
+                return;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "scheduled sync skipped: cannot take the lease");
+                return;
+            }
+        }
+        let done_already = sync_runs::Entity::find()
+            .filter(sync_runs::Column::ScheduledFor.eq(tick))
+            .one(&self.db)
+            .await;
+        if !matches!(done_already, Ok(None)) {
+            tracing::info!("scheduled sync skipped: another instance ran this firing");
+            self.release_lease().await;
+            return;
+        }
+        if self.directory().is_err() {
+            self.release_lease().await;
+            return;
+        }
+        // The unique `scheduled_for` is the last word should two instances get this far for one firing.
+        match self.record_start(Trigger::Schedule, Some(tick)).await {
+            Ok(run) => {
+                self.execute(run.id).await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "scheduled sync could not start");
+                self.release_lease().await;
+            }
+        }
+    }
+
+    /// Does the work of a begun run, records how it ended, and gives the lease back.
+    pub async fn execute(&self, run_id: Uuid) -> sync_runs::Model {
+        let started = Instant::now();
+        let mut counts = Counts::default();
+        let outcome = self.sync(run_id, &mut counts).await;
+        let (status, error) = match &outcome {
+            Ok(()) => ("succeeded", None),
+            Err(e) => ("failed", Some(e.clone())),
+        };
+        let m = &self.metrics;
+        m.sync_runs.with_label_values(&[status]).inc();
+        m.sync_duration.observe(started.elapsed().as_secs_f64());
+        for (kind, n) in [
+            ("seen", counts.seen),
+            ("updated", counts.updated),
+            ("deactivated", counts.deactivated),
+            ("created", counts.created),
+        ] {
+            m.sync_users
+                .with_label_values(&[kind])
+                .inc_by(n.max(0) as u64);
+        }
+        let finished = sync_runs::ActiveModel {
+            id: Set(run_id),
+            finished_at: Set(Some(Utc::now())),
+            status: Set(status.into()),
+            pages: Set(counts.pages),
+            seen: Set(counts.seen),
+            updated: Set(counts.updated),
+            deactivated: Set(counts.deactivated),
+            created: Set(counts.created),
+            error: Set(error.clone()),
+            ..Default::default()
+        }
+        .update(&self.db)
+        .await;
+        self.release_lease().await;
+        match &error {
+            None => tracing::info!(
+                pages = counts.pages,
+                seen = counts.seen,
+                updated = counts.updated,
+                deactivated = counts.deactivated,
+                created = counts.created,
+                seconds = started.elapsed().as_secs_f64(),
+                "user sync succeeded"
+            ),
+            Some(e) => {
+                tracing::error!(error = %e, pages = counts.pages, "user sync failed; nobody was deactivated")
+            }
+        }
+        match finished {
+            Ok(run) => run,
+            Err(err) => {
+                tracing::error!(error = %err, "could not record the end of the sync run");
+                sync_runs::Model {
+                    id: run_id,
+                    trigger: String::new(),
+                    scheduled_for: None,
+                    started_at: Utc::now(),
+                    finished_at: Some(Utc::now()),
+                    status: "failed".into(),
+                    pages: counts.pages,
+                    seen: counts.seen,
+                    updated: counts.updated,
+                    deactivated: counts.deactivated,
+                    created: counts.created,
+                    error: Some(err.to_string()),
+                }
+            }
+        }
+    }
+
+    async fn sync(&self, run_id: Uuid, counts: &mut Counts) -> Result<(), String> {
+        let mut directory = self.directory().map_err(|e| e.to_string())?;
+        let issuer = self.issuer.clone().ok_or("login is not configured")?;
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut disabled: Vec<Uuid> = Vec::new();
+        loop {
+            let page = directory
+                .next_page()
+                .await
+                .map_err(|e| format!("{} admin API: {e}", directory.name()))?;
+            let Some(page) = page else { break };
+            let applied = self
+                .apply_page(&issuer, &page)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            counts.pages += 1;
+            counts.seen += page.len() as i64;
+            counts.updated += applied.updated;
+            counts.created += applied.created;
+            disabled.extend(applied.disabled);
+            seen.extend(page.into_iter().map(|u| u.subject));
+            tracing::info!(run = %run_id, page = counts.pages, seen = counts.seen, updated = counts.updated,
+                created = counts.created, "sync page committed");
+            self.progress(run_id, counts)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+        }
+        // The listing is complete: now, and only now, users disabled or gone at the provider go inactive.
+        let active: Vec<(String, Uuid)> = users::Entity::find()
+            .select_only()
+            .column(users::Column::Subject)
+            .column(users::Column::Id)
+            .filter(users::Column::Issuer.eq(issuer.as_str()))
+            .filter(users::Column::Active.eq(true))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+        if seen.is_empty() && !active.is_empty() {
+            return Err(
+                "the provider listed no users at all; refusing to deactivate everyone".into(),
+            );
+        }
+        let mut gone = reconcile::missing(active.iter().map(|(s, id)| (s.as_str(), *id)), &seen);
+        gone.extend(disabled);
+        counts.deactivated = self
+            .deactivate(&gone)
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+        if counts.deactivated > 0 {
+            self.access
+                .changed(&self.db)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+        }
+        Ok(())
+    }
+
+    async fn progress(&self, run_id: Uuid, counts: &Counts) -> Result<(), DbErr> {
+        sync_runs::ActiveModel {
+            id: Set(run_id),
+            pages: Set(counts.pages),
+            seen: Set(counts.seen),
+            updated: Set(counts.updated),
+            created: Set(counts.created),
+            ..Default::default()
+        }
+        .update(&self.db)
+        .await?;
+        self.renew_lease().await
+    }
+
+    /// One page in one transaction. Deactivations are returned, not applied.
+    async fn apply_page(
+        &self,
+        issuer: &str,
+        page: &[directory::DirectoryUser],
+    ) -> Result<Applied, DbErr> {
+        let subjects: Vec<&str> = page.iter().map(|u| u.subject.as_str()).collect();
+        let local: HashMap<String, users::Model> = users::Entity::find()
+            .filter(users::Column::Issuer.eq(issuer))
+            .filter(users::Column::Subject.is_in(subjects))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|u| (u.subject.clone(), u))
+            .collect();
+        let changes = reconcile::reconcile_page(page, &local, self.settings.create_users);
+        let mut applied = Applied::default();
+        if changes.is_empty() {
+            return Ok(applied);
+        }
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        let mut creates = Vec::new();
+        for change in changes {
+            match change {
+                Change::Update { id, profile } => {
+                    users::ActiveModel {
+                        id: Set(id),
+                        email: Set(profile.email),
+                        email_verified: Set(profile.email_verified),
+                        display_name: Set(profile.display_name),
+                        username: Set(profile.username),
+                        avatar_url: Set(profile.avatar_url),
+                        updated_at: Set(now),
+                        last_synced_at: Set(Some(now)),
+                        ..Default::default()
+                    }
+                    .update(&txn)
+                    .await?;
+                    applied.updated += 1;
+                }
+                Change::Reactivate { id } => {
+                    users::ActiveModel {
+                        id: Set(id),
+                        active: Set(true),
+                        deactivated_by: Set(None),
+                        updated_at: Set(now),
+                        ..Default::default()
+                    }
+                    .update(&txn)
+                    .await?;
+                    applied.updated += 1;
+                }
+                Change::Deactivate { id } => applied.disabled.push(id),
+                Change::Create {
+                    subject,
+                    profile,
+                    active,
+                } => {
+                    creates.push(users::ActiveModel {
+                        id: Set(Uuid::now_v7()),
+                        issuer: Set(issuer.to_owned()),
+                        subject: Set(subject),
+                        email: Set(profile.email),
+                        email_verified: Set(profile.email_verified),
+                        display_name: Set(profile.display_name),
+                        username: Set(profile.username),
+                        avatar_url: Set(profile.avatar_url),
+                        active: Set(active),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                        last_login_at: Set(None),
+                        last_synced_at: Set(Some(now)),
+                        deactivated_by: Set((!active).then(|| BY_PROVIDER.to_owned())),
+                    });
+                }
+            }
+        }
+        if !creates.is_empty() {
+            // SQLite caps bound parameters per statement; 14 columns × 60 rows stays well below it.
+            for chunk in creates.chunks(60) {
+                applied.created += users::Entity::insert_many(chunk.to_vec())
+                    .on_conflict(
+                        OnConflict::columns([users::Column::Issuer, users::Column::Subject])
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .exec_without_returning(&txn)
+                    .await? as i64;
+            }
+        }
+        txn.commit().await?;
+        Ok(applied)
+    }
+
+    /// Marks users inactive (by the provider) and ends their sessions, in batches.
+    async fn deactivate(&self, ids: &[Uuid]) -> Result<i64, DbErr> {
+        let mut total = 0;
+        for batch in ids.chunks(500) {
+            let txn = self.db.begin().await?;
+            let n = users::Entity::update_many()
+                .col_expr(users::Column::Active, Expr::value(false))
+                .col_expr(users::Column::DeactivatedBy, Expr::value(BY_PROVIDER))
+                .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+                .filter(users::Column::Id.is_in(batch.to_vec()))
+                .filter(users::Column::Active.eq(true))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            sessions::Entity::delete_many()
+                .filter(sessions::Column::UserId.is_in(batch.to_vec()))
+                .exec(&txn)
+                .await?;
+            txn.commit().await?;
+            total += n as i64;
+        }
+        Ok(total)
+    }
+
+    async fn acquire_lease(&self) -> Result<bool, DbErr> {
+        let now = Utc::now();
+        let inserted = job_leases::Entity::insert(job_leases::ActiveModel {
+            name: Set(LEASE.into()),
+            holder: Set(self.holder.clone()),
+            expires_at: Set(now + LEASE_TTL),
+        })
+        .on_conflict(
+            OnConflict::column(job_leases::Column::Name)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        if inserted == 1 {
+            return Ok(true);
+        }
+        let taken = job_leases::Entity::update_many()
+            .col_expr(job_leases::Column::Holder, Expr::value(self.holder.clone()))
+            .col_expr(job_leases::Column::ExpiresAt, Expr::value(now + LEASE_TTL))
+            .filter(job_leases::Column::Name.eq(LEASE))
+            .filter(job_leases::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
+        Ok(taken.rows_affected == 1)
+    }
+
+    async fn renew_lease(&self) -> Result<(), DbErr> {
+        job_leases::Entity::update_many()
+            .col_expr(
+                job_leases::Column::ExpiresAt,
+                Expr::value(Utc::now() + LEASE_TTL),
+            )
+            .filter(job_leases::Column::Name.eq(LEASE))
+            .filter(job_leases::Column::Holder.eq(self.holder.clone()))
+            .exec(&self.db)
+            .await
+            .map(|_| ())
+    }
+
+    async fn release_lease(&self) {
+        let released = job_leases::Entity::update_many()
+            .col_expr(
+                job_leases::Column::ExpiresAt,
+                Expr::value(Utc::now() - chrono::Duration::seconds(1)),
+            )
+            .filter(job_leases::Column::Name.eq(LEASE))
+            .filter(job_leases::Column::Holder.eq(self.holder.clone()))
+            .exec(&self.db)
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "could not release the sync lease; it expires by itself");
+        }
+    }
+
+    /// Recent runs, newest first.
+    pub async fn runs(
+        &self,
+        page: u64,
+        per_page: u64,
+    ) -> Result<(Vec<sync_runs::Model>, u64), DbErr> {
+        use sea_orm::PaginatorTrait;
+        let pages = sync_runs::Entity::find()
+            .order_by_desc(sync_runs::Column::StartedAt)
+            .paginate(&self.db, per_page);
+        let total = pages.num_items().await?;
+        Ok((pages.fetch_page(page - 1).await?, total))
+    }
+
+    pub async fn run(&self, id: Uuid) -> Result<Option<sync_runs::Model>, DbErr> {
+        sync_runs::Entity::find_by_id(id).one(&self.db).await
+    }
+
+    /// The schedule as configured (validated at start-up).
+    pub fn schedule(&self) -> Option<schedule::Schedule> {
+        schedule::parse_cron(&self.settings.schedule)
+            .ok()
+            .map(|cron| schedule::Schedule {
+                cron,
+                tz: self.settings.timezone,
+            })
+    }
+}
+
+#[derive(Default)]
+struct Applied {
+    updated: i64,
+    created: i64,
+    disabled: Vec<Uuid>,
+}

@@ -1,0 +1,338 @@
+//! What a page of the provider's directory means for the local users table: a pure function, so every rule
+//! is tested without a provider or a database.
+//!
+//! Rules: matched users (by subject) get the provider's metadata; users disabled at the provider become
+//! inactive, and users the sync deactivated come back when the provider enables them again (an admin's
+//! deactivation stays); users the provider does not know are created only when asked to. Users missing from
+//! a complete listing are handled by [`missing`]. Rows are never deleted and roles never touched.
+
+use std::collections::{HashMap, HashSet};
+
+use entity::users;
+use uuid::Uuid;
+
+use super::directory::DirectoryUser;
+use crate::users::{BY_PROVIDER, Profile};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// New metadata for an existing user.
+    Update { id: Uuid, profile: Profile },
+    /// Disabled at the provider.
+    Deactivate { id: Uuid },
+    /// Enabled again at the provider after the sync had deactivated them.
+    Reactivate { id: Uuid },
+    /// Known to the provider, not yet to Keyward.
+    Create {
+        subject: String,
+        profile: Profile,
+        active: bool,
+    },
+}
+
+fn profile_of(d: &DirectoryUser, current: Option<&users::Model>) -> Profile {
+    let email_verified = match d.email_verified {
+        Some(v) => v,
+        // Unknown at the provider: keep what the login said, as long as the address is the same.
+        None => current.is_some_and(|u| u.email_verified && u.email == d.email),
+    };
+    Profile {
+        email: d.email.clone(),
+        email_verified: email_verified && d.email.is_some(),
+        display_name: d.display_name.clone(),
+        username: d.username.clone(),
+        avatar_url: d.avatar_url.clone(),
+    }
+}
+
+fn profile_of_user(u: &users::Model) -> Profile {
+    Profile {
+        email: u.email.clone(),
+        email_verified: u.email_verified,
+        display_name: u.display_name.clone(),
+        username: u.username.clone(),
+        avatar_url: u.avatar_url.clone(),
+    }
+}
+
+/// The changes one page calls for. `local` holds the local users of this page's subjects.
+pub fn reconcile_page(
+    page: &[DirectoryUser],
+    local: &HashMap<String, users::Model>,
+    create_users: bool,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for d in page {
+        match local.get(&d.subject) {
+            Some(u) => {
+                let profile = profile_of(d, Some(u));
+                if profile != profile_of_user(u) {
+                    changes.push(Change::Update { id: u.id, profile });
+                }
+                if !d.enabled && u.active {
+                    changes.push(Change::Deactivate { id: u.id });
+                } else if d.enabled && !u.active && u.deactivated_by.as_deref() == Some(BY_PROVIDER)
+                {
+                    changes.push(Change::Reactivate { id: u.id });
+                }
+            }
+            None if create_users => changes.push(Change::Create {
+                subject: d.subject.clone(),
+                profile: profile_of(d, None),
+                active: d.enabled,
+            }),
+            None => {}
+        }
+    }
+    changes
+}
+
+/// Active local users whom a complete listing did not mention: gone from the provider.
+pub fn missing<'a>(
+    active_local: impl IntoIterator<Item = (&'a str, Uuid)>,
+    seen: &HashSet<String>,
+) -> Vec<Uuid> {
+    active_local
+        .into_iter()
+        .filter(|(subject, _)| !seen.contains(*subject))
+        .map(|(_, id)| id)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::{authentik::UserPage, keycloak::KeycloakUser};
+    use chrono::Utc;
+
+    fn local(
+        subject: &str,
+        email: Option<&str>,
+        name: Option<&str>,
+        active: bool,
+        by: Option<&str>,
+    ) -> users::Model {
+        let now = Utc::now();
+        users::Model {
+            id: Uuid::new_v4(),
+            issuer: "https://idp/realms/keyward".into(),
+            subject: subject.into(),
+            email: email.map(str::to_owned),
+            email_verified: email.is_some(),
+            display_name: name.map(str::to_owned),
+            username: None,
+            avatar_url: None,
+            active,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+            last_synced_at: None,
+            deactivated_by: by.map(str::to_owned),
+        }
+    }
+
+    /// A page recorded from the test provider's Keycloak admin API.
+    fn keycloak_page() -> Vec<DirectoryUser> {
+        let raw = include_str!("fixtures/keycloak_users.json");
+        serde_json::from_str::<Vec<KeycloakUser>>(raw)
+            .unwrap()
+            .into_iter()
+            .map(DirectoryUser::from)
+            .collect()
+    }
+
+    /// A page recorded from the test provider's Authentik API v3.
+    fn authentik_page() -> Vec<DirectoryUser> {
+        let raw = include_str!("fixtures/authentik_users.json");
+        let page: UserPage = serde_json::from_str(raw).unwrap();
+        assert_eq!(page.pagination.next, 2.0);
+        page.results
+            .into_iter()
+            .filter(|u| !u.is_service_account())
+            .map(DirectoryUser::from)
+            .collect()
+    }
+
+    fn by_subject(users: Vec<users::Model>) -> HashMap<String, users::Model> {
+        users.into_iter().map(|u| (u.subject.clone(), u)).collect()
+    }
+
+    #[test]
+    fn recorded_pages_read_as_directory_users() {
+        let kc = keycloak_page();
+        let alice = kc
+            .iter()
+            .find(|u| u.username.as_deref() == Some("alice"))
+            .unwrap();
+        assert_eq!(alice.subject, "6f1c1b2e-4a0d-4c55-9a8e-1f0b7a1d2c01");
+        assert_eq!(alice.display_name.as_deref(), Some("Alice Admin"));
+        assert_eq!(alice.email_verified, Some(true));
+        assert!(alice.avatar_url.is_some());
+        let disabled = kc
+            .iter()
+            .find(|u| u.username.as_deref() == Some("disabled"))
+            .unwrap();
+        assert!(!disabled.enabled);
+        let noemail = kc
+            .iter()
+            .find(|u| u.username.as_deref() == Some("noemail"))
+            .unwrap();
+        assert_eq!(noemail.email, None);
+
+        let ak = authentik_page();
+        assert!(
+            ak.iter()
+                .all(|u| u.username.as_deref() != Some("ak-outpost-service")),
+            "service accounts skipped"
+        );
+        let zoe = ak
+            .iter()
+            .find(|u| u.username.as_deref() == Some("zoe"))
+            .unwrap();
+        assert_eq!(zoe.subject, "9a4e6c1d-3f2b-4d8e-a7c5-0b1d2e3f4a03");
+        assert_eq!(
+            zoe.display_name.as_deref(),
+            Some("Zoë Ångström-Łukasiewicz")
+        );
+        assert_eq!(zoe.email_verified, None);
+        let noemail = ak
+            .iter()
+            .find(|u| u.username.as_deref() == Some("noemail"))
+            .unwrap();
+        assert_eq!(noemail.email, None, "Authentik's empty string is no email");
+    }
+
+    #[test]
+    fn matched_users_get_new_metadata_and_unchanged_ones_cost_nothing() {
+        let page = keycloak_page();
+        let alice_sub = "6f1c1b2e-4a0d-4c55-9a8e-1f0b7a1d2c01";
+        let stale = local(
+            alice_sub,
+            Some("old@example.com"),
+            Some("Old Name"),
+            true,
+            None,
+        );
+        let changes = reconcile_page(&page, &by_subject(vec![stale.clone()]), false);
+        assert_eq!(changes.len(), 1);
+        let Change::Update { id, profile } = &changes[0] else {
+            panic!("{changes:?}")
+        };
+        assert_eq!(*id, stale.id);
+        assert_eq!(profile.email.as_deref(), Some("alice@example.com"));
+        assert_eq!(profile.display_name.as_deref(), Some("Alice Admin"));
+
+        // Apply it: the second pass changes nothing.
+        let mut fresh = stale.clone();
+        fresh.email = profile.email.clone();
+        fresh.email_verified = profile.email_verified;
+        fresh.display_name = profile.display_name.clone();
+        fresh.username = profile.username.clone();
+        fresh.avatar_url = profile.avatar_url.clone();
+        assert!(reconcile_page(&page, &by_subject(vec![fresh]), false).is_empty());
+    }
+
+    #[test]
+    fn disabled_users_go_inactive_and_come_back_only_if_the_sync_took_them_out() {
+        let page = keycloak_page();
+        let disabled_sub = "d4e6f8a0-2b3c-4d5e-9f1a-b2c3d4e5f605";
+        let mut d = local(
+            disabled_sub,
+            Some("disabled@example.com"),
+            Some("Dee Sabled"),
+            true,
+            None,
+        );
+        let changes = reconcile_page(&page, &by_subject(vec![d.clone()]), false);
+        assert!(
+            changes.contains(&Change::Deactivate { id: d.id }),
+            "{changes:?}"
+        );
+
+        let bob_sub = "2b7d9e44-8c1f-4e3a-b6d2-5a9c0e7f3b02";
+        let by_sync = local(
+            bob_sub,
+            Some("bob@example.com"),
+            Some("Bob Builder"),
+            false,
+            Some(BY_PROVIDER),
+        );
+        let changes = reconcile_page(&page, &by_subject(vec![by_sync.clone()]), false);
+        assert!(
+            changes.contains(&Change::Reactivate { id: by_sync.id }),
+            "{changes:?}"
+        );
+        let by_admin = local(
+            bob_sub,
+            Some("bob@example.com"),
+            Some("Bob Builder"),
+            false,
+            Some("admin"),
+        );
+        let changes = reconcile_page(&page, &by_subject(vec![by_admin]), false);
+        assert!(
+            !changes
+                .iter()
+                .any(|c| matches!(c, Change::Reactivate { .. })),
+            "{changes:?}"
+        );
+        d.active = false;
+        let changes = reconcile_page(&page, &by_subject(vec![d]), false);
+        assert!(
+            !changes
+                .iter()
+                .any(|c| matches!(c, Change::Deactivate { .. }))
+        );
+    }
+
+    #[test]
+    fn unknown_users_are_created_only_when_asked() {
+        let page = authentik_page();
+        assert!(reconcile_page(&page, &HashMap::new(), false).is_empty());
+        let created = reconcile_page(&page, &HashMap::new(), true);
+        assert_eq!(created.len(), page.len());
+        assert!(created.iter().all(|c| matches!(c, Change::Create { .. })));
+        let disabled = created.iter().find(|c| matches!(c, Change::Create { profile, .. } if profile.username.as_deref() == Some("disabled"))).unwrap();
+        assert!(matches!(disabled, Change::Create { active: false, .. }));
+    }
+
+    #[test]
+    fn authentik_keeps_the_local_verification_flag() {
+        let page = authentik_page();
+        let alice_sub = "6f1c1b2e-4a0d-4c55-9a8e-1f0b7a1d2c01";
+        let mut u = local(
+            alice_sub,
+            Some("alice@example.com"),
+            Some("Alice Admin"),
+            true,
+            None,
+        );
+        u.username = Some("alice".into());
+        u.avatar_url = page
+            .iter()
+            .find(|d| d.subject == alice_sub)
+            .unwrap()
+            .avatar_url
+            .clone();
+        assert!(
+            reconcile_page(&page, &by_subject(vec![u.clone()]), false).is_empty(),
+            "verified stays verified"
+        );
+        u.email_verified = false;
+        assert!(
+            reconcile_page(&page, &by_subject(vec![u]), false).is_empty(),
+            "unverified stays unverified"
+        );
+    }
+
+    #[test]
+    fn only_active_users_absent_from_the_listing_are_missing() {
+        let seen: HashSet<String> = ["a".to_owned(), "b".to_owned()].into();
+        let (x, y) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(
+            missing([("a", Uuid::new_v4()), ("c", x), ("d", y)], &seen),
+            vec![x, y]
+        );
+        assert!(missing([("a", x)], &seen).is_empty());
+    }
+}

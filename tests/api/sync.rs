@@ -1,0 +1,528 @@
+//! The user sync against the test provider's Keycloak and Authentik admin APIs: metadata, disabled and
+//! removed users, failures, token expiry, one run at a time, the schedule, and a 1 000-user smoke run.
+
+use std::time::{Duration, Instant};
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{TestApp, header, problem, spawn_sibling},
+    idp::{ALICE_SUB, BOB_SUB, Layout, NOEMAIL_SUB, TestIdp, ZOE_SUB},
+    login::{api_token, assert_unauthorized, cookie_get, logged_in},
+    rbac::{call, json_of, with_admin},
+};
+
+/// Settings a sync needs besides login: Authentik's API wants its static token.
+fn sync_settings(layout: Layout) -> Vec<(&'static str, &'static str)> {
+    match layout {
+        Layout::Keycloak => vec![],
+        Layout::Authentik => vec![("KEYWARD_IDP_ADMIN_TOKEN", "authentik-admin-token")],
+    }
+}
+
+async fn admin_app(
+    layout: Layout,
+    extra: &[(&'static str, &'static str)],
+    idp_env: &[(&str, &str)],
+) -> (TestApp, TestIdp, String) {
+    let mut settings = sync_settings(layout);
+    settings.extend_from_slice(extra);
+    if idp_env.is_empty() {
+        with_admin(layout, &settings).await
+    } else {
+        let mut all = vec![("KEYWARD_BOOTSTRAP_ADMINS", "alice@example.com")];
+        all.extend_from_slice(&settings);
+        let (app, idp) = crate::helpers::spawn_app_with_idp(layout, &all, idp_env).await;
+        let alice = logged_in(&app, "alice").await;
+        let token = api_token(&app, &alice).await;
+        (app, idp, token)
+    }
+}
+
+/// Starts a run and waits for it to end.
+async fn sync(app: &TestApp, admin: &str) -> Value {
+    let resp = call(app, Some(admin), "POST", "/api/v1/sync/runs", None).await;
+    assert_eq!(resp.status(), 202, "{:?}", resp.text().await);
+    let location = header(&resp, "location").unwrap().to_owned();
+    let run: Value = resp.json().await.unwrap();
+    assert_eq!(run["status"], "running");
+    assert_eq!(run["trigger"], "manual");
+    wait_for(app, admin, &location).await
+}
+
+async fn wait_for(app: &TestApp, admin: &str, location: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let run = json_of(call(app, Some(admin), "GET", location, None).await, 200).await;
+        if run["status"] != "running" {
+            return run;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "sync still running: {run}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn user(app: &TestApp, subject: &str) -> entity::users::Model {
+    entity::users::Entity::find()
+        .filter(entity::users::Column::Subject.eq(subject))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_sync_follows_the_provider_metadata_disabled_and_removed_users() {
+    for layout in Layout::BOTH {
+        let (app, idp, admin) = admin_app(layout, &[], &[]).await;
+        let bob = logged_in(&app, "bob").await;
+        let bob_token = api_token(&app, &bob).await;
+        let _zoe = logged_in(&app, "zoe").await;
+        let noemail = logged_in(&app, "noemail").await;
+
+        idp.patch_user(
+            ZOE_SUB,
+            json!({"name": "Zoë Renamed", "given_name": "Zoë", "family_name": "Renamed",
+            "email": "zoe.renamed@example.com"}),
+        )
+        .await;
+        idp.patch_user(BOB_SUB, json!({"enabled": false})).await;
+        idp.delete_user(NOEMAIL_SUB).await;
+
+        let run = sync(&app, &admin).await;
+        assert_eq!(run["status"], "succeeded", "{layout:?}: {run}");
+        assert!(run["pages"].as_i64().unwrap() >= 1);
+        assert!(run["seen"].as_i64().unwrap() >= 4, "{run}");
+        assert_eq!(run["updated"], 1, "{layout:?}: only zoe changed: {run}");
+        assert_eq!(
+            run["deactivated"], 2,
+            "{layout:?}: bob (disabled) and noemail (removed): {run}"
+        );
+        assert_eq!(run["created"], 0);
+        assert!(run["finished_at"].is_string());
+
+        let zoe = user(&app, ZOE_SUB).await;
+        assert_eq!(zoe.display_name.as_deref(), Some("Zoë Renamed"));
+        assert_eq!(zoe.email.as_deref(), Some("zoe.renamed@example.com"));
+        assert!(zoe.active);
+        assert!(!user(&app, BOB_SUB).await.active);
+        assert!(!user(&app, NOEMAIL_SUB).await.active);
+        assert!(user(&app, ALICE_SUB).await.active);
+        // They lose their sessions and API access at once.
+        assert_unauthorized(cookie_get(&app, &bob, "/api/v1/me").await, "bob's session").await;
+        assert_unauthorized(
+            call(&app, Some(&bob_token), "GET", "/api/v1/me", None).await,
+            "bob's token",
+        )
+        .await;
+        assert_unauthorized(
+            cookie_get(&app, &noemail, "/api/v1/me").await,
+            "noemail's session",
+        )
+        .await;
+        // Roles are never touched.
+        let me = json_of(
+            call(&app, Some(&admin), "GET", "/api/v1/me", None).await,
+            200,
+        )
+        .await;
+        assert!(me["roles"].as_array().unwrap().contains(&json!("admin")));
+
+        // Nothing changed since: the second run writes nothing.
+        let again = sync(&app, &admin).await;
+        assert_eq!(
+            (again["updated"].as_i64(), again["deactivated"].as_i64()),
+            (Some(0), Some(0)),
+            "{again}"
+        );
+
+        // Enabled again at the provider: the sync brings back whom it took out.
+        idp.patch_user(BOB_SUB, json!({"enabled": true})).await;
+        let back = sync(&app, &admin).await;
+        assert_eq!(back["updated"], 1, "{back}");
+        assert!(user(&app, BOB_SUB).await.active);
+
+        let runs = json_of(
+            call(&app, Some(&admin), "GET", "/api/v1/sync/runs", None).await,
+            200,
+        )
+        .await;
+        assert_eq!(runs["total"], 3);
+        assert_eq!(runs["items"][0]["id"], back["id"], "newest first");
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        assert!(
+            metrics.contains("keyward_sync_runs_total{status=\"succeeded\"} 3"),
+            "{layout:?}"
+        );
+        assert!(metrics.contains("keyward_sync_users_total{change=\"deactivated\"} 2"));
+    }
+}
+
+#[tokio::test]
+async fn a_user_deactivated_by_an_admin_stays_inactive() {
+    let (app, _idp, admin) = admin_app(Layout::Keycloak, &[], &[]).await;
+    let _bob = logged_in(&app, "bob").await;
+    let bob_id = crate::rbac::user_id(&app, &admin, "bob@example.com").await;
+    json_of(
+        call(
+            &app,
+            Some(&admin),
+            "PATCH",
+            &format!("/api/v1/users/{bob_id}"),
+            Some(json!({"active": false})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let run = sync(&app, &admin).await;
+    assert_eq!(run["status"], "succeeded");
+    assert!(!user(&app, BOB_SUB).await.active);
+}
+
+#[tokio::test]
+async fn a_failure_mid_listing_deactivates_nobody_and_is_recorded() {
+    for layout in Layout::BOTH {
+        let (app, idp, admin) = admin_app(layout, &[("KEYWARD_SYNC_PAGE_SIZE", "2")], &[]).await;
+        let _bob = logged_in(&app, "bob").await;
+        idp.patch_user(BOB_SUB, json!({"enabled": false})).await;
+        idp.patch_user(ZOE_SUB, json!({"name": "Zoë On Page Two"}))
+            .await;
+        // The second page fails more often than the sync retries (3 tries).
+        idp.set_faults(json!({"fail_page": 1, "fail_count": 10, "status": 500}))
+            .await;
+        let run = sync(&app, &admin).await;
+        assert_eq!(run["status"], "failed", "{layout:?}: {run}");
+        assert!(run["error"].as_str().unwrap().contains("500"), "{run}");
+        assert_eq!(run["pages"], 1, "the first page was committed");
+        assert_eq!(run["deactivated"], 0);
+        assert!(
+            user(&app, BOB_SUB).await.active,
+            "{layout:?}: nobody deactivated by a partial listing"
+        );
+        let stats = idp.stats().await;
+        assert_eq!(stats["admin_faults_injected"], 3, "three tries: {stats}");
+
+        // Once the provider recovers, the next run completes the job.
+        idp.set_faults(json!({"fail_page": null, "fail_count": null}))
+            .await;
+        let run = sync(&app, &admin).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert!(!user(&app, BOB_SUB).await.active);
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        assert!(metrics.contains("keyward_sync_runs_total{status=\"failed\"} 1"));
+    }
+}
+
+#[tokio::test]
+async fn an_expired_admin_token_is_fetched_again() {
+    let (app, idp, admin) =
+        admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "1")], &[]).await;
+    // Admin tokens live 2 s and every page takes 700 ms: the token expires during the listing.
+    idp.set_faults(json!({"admin_token_ttl_s": 2, "slow_ms": 700}))
+        .await;
+    idp.reset_stats().await;
+    let run = sync(&app, &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let stats = idp.stats().await;
+    assert!(
+        stats["admin_unauthorized"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    assert!(
+        stats["token_requests"]["by_grant"]["client_credentials"]
+            .as_u64()
+            .unwrap()
+            >= 2,
+        "{stats}"
+    );
+}
+
+#[tokio::test]
+async fn only_one_run_at_a_time() {
+    let (app, idp, admin) =
+        admin_app(Layout::Authentik, &[("KEYWARD_SYNC_PAGE_SIZE", "2")], &[]).await;
+    idp.set_faults(json!({"slow_ms": 800})).await;
+    let resp = call(&app, Some(&admin), "POST", "/api/v1/sync/runs", None).await;
+    assert_eq!(resp.status(), 202);
+    let location = header(&resp, "location").unwrap().to_owned();
+    let second = call(&app, Some(&admin), "POST", "/api/v1/sync/runs", None).await;
+    let p = problem(second).await;
+    assert_eq!(p["status"], 409);
+    assert!(p["detail"].as_str().unwrap().contains("already running"));
+    // Another instance on the same database is refused too.
+    let mut settings: Vec<(String, String)> = idp.keyward_settings();
+    settings.push((
+        "KEYWARD_IDP_ADMIN_TOKEN".into(),
+        "authentik-admin-token".into(),
+    ));
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let other = spawn_sibling(&app, &pairs).await;
+    assert_eq!(
+        call(&other, Some(&admin), "POST", "/api/v1/sync/runs", None)
+            .await
+            .status(),
+        409
+    );
+    let run = wait_for(&app, &admin, &location).await;
+    assert_eq!(run["status"], "succeeded");
+    // Free again.
+    idp.set_faults(json!({"slow_ms": null})).await;
+    assert_eq!(sync(&other, &admin).await["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn two_instances_firing_at_the_same_second_run_one_sync() {
+    let every_two_seconds = ("KEYWARD_SYNC_SCHEDULE", "*/2 * * * * *");
+    let (app, idp, admin) = admin_app(Layout::Keycloak, &[every_two_seconds], &[]).await;
+    let mut settings = idp.keyward_settings();
+    settings.push((every_two_seconds.0.into(), every_two_seconds.1.into()));
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let _other = spawn_sibling(&app, &pairs).await;
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    let runs = json_of(
+        call(
+            &app,
+            Some(&admin),
+            "GET",
+            "/api/v1/sync/runs?per_page=200",
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let items = runs["items"].as_array().unwrap();
+    let scheduled: Vec<&Value> = items
+        .iter()
+        .filter(|r| r["trigger"] == "schedule")
+        .collect();
+    assert!(scheduled.len() >= 2, "{runs}");
+    let mut firings: Vec<&str> = scheduled
+        .iter()
+        .map(|r| r["scheduled_for"].as_str().unwrap())
+        .collect();
+    let n = firings.len();
+    firings.sort();
+    firings.dedup();
+    assert_eq!(firings.len(), n, "one run per firing, never two: {runs}");
+    for r in &scheduled {
+        let started =
+            chrono::DateTime::parse_from_rfc3339(r["started_at"].as_str().unwrap()).unwrap();
+        let firing =
+            chrono::DateTime::parse_from_rfc3339(r["scheduled_for"].as_str().unwrap()).unwrap();
+        assert!(
+            started >= firing && started - firing < chrono::Duration::seconds(2),
+            "{r}"
+        );
+    }
+    assert!(scheduled.iter().all(|r| r["status"] != "failed"), "{runs}");
+}
+
+#[tokio::test]
+async fn the_schedule_is_read_in_its_time_zone() {
+    let (app, _idp, admin) = admin_app(
+        Layout::Keycloak,
+        &[("KEYWARD_SYNC_TIMEZONE", "Europe/Berlin")],
+        &[],
+    )
+    .await;
+    let s = json_of(
+        call(&app, Some(&admin), "GET", "/api/v1/sync/schedule", None).await,
+        200,
+    )
+    .await;
+    assert_eq!(s["cron"], "0 0 3 * * *");
+    assert_eq!(s["timezone"], "Europe/Berlin");
+    assert_eq!(s["enabled"], true);
+    assert_eq!(s["provider"], "keycloak");
+    let next = chrono::DateTime::parse_from_rfc3339(s["next_run_at"].as_str().unwrap()).unwrap();
+    let local = next.with_timezone(&chrono_tz::Europe::Berlin);
+    assert_eq!(local.format("%H:%M:%S").to_string(), "03:00:00");
+
+    let (off, _idp, admin) =
+        admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_ENABLED", "false")], &[]).await;
+    let s = json_of(
+        call(&off, Some(&admin), "GET", "/api/v1/sync/schedule", None).await,
+        200,
+    )
+    .await;
+    assert_eq!(s["next_run_at"], Value::Null);
+    assert_eq!(
+        sync(&off, &admin).await["status"],
+        "succeeded",
+        "manual runs work with the schedule off"
+    );
+}
+
+#[tokio::test]
+async fn a_generic_provider_has_no_directory_to_sync() {
+    let (app, _idp, admin) = admin_app(
+        Layout::Keycloak,
+        &[("KEYWARD_OIDC_PROVIDER", "generic")],
+        &[],
+    )
+    .await;
+    let resp = call(&app, Some(&admin), "POST", "/api/v1/sync/runs", None).await;
+    let p = problem(resp).await;
+    assert_eq!(p["status"], 409);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no directory provider")
+    );
+    let s = json_of(
+        call(&app, Some(&admin), "GET", "/api/v1/sync/schedule", None).await,
+        200,
+    )
+    .await;
+    assert_eq!(s["provider"], Value::Null);
+    let bob = crate::rbac::token_for(&app, "bob").await;
+    assert_eq!(
+        call(&app, Some(&bob), "POST", "/api/v1/sync/runs", None)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        call(&app, Some(&bob), "GET", "/api/v1/sync/runs", None)
+            .await
+            .status(),
+        403
+    );
+}
+
+/// The smoke test CI runs: 1 000 generated users, created locally, then an unchanged second run.
+#[tokio::test]
+async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
+    for layout in Layout::BOTH {
+        let (app, _idp, admin) = admin_app(
+            layout,
+            &[
+                ("KEYWARD_SYNC_CREATE_USERS", "true"),
+                ("KEYWARD_SYNC_PAGE_SIZE", "500"),
+            ],
+            &[("IDP_GENERATED_USERS", "1000")],
+        )
+        .await;
+        let first = sync(&app, &admin).await;
+        assert_eq!(first["status"], "succeeded", "{first}");
+        assert_eq!(
+            first["seen"], 1005,
+            "{layout:?}: 5 fixture people + 1000 generated: {first}"
+        );
+        assert_eq!(first["created"], 1004, "alice existed already: {first}");
+        let users = json_of(
+            call(
+                &app,
+                Some(&admin),
+                "GET",
+                "/api/v1/users?email=user000777",
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(users["total"], 1);
+        assert_eq!(
+            users["items"][0]["roles"],
+            json!([]),
+            "created users get no roles until they log in"
+        );
+        let second = sync(&app, &admin).await;
+        assert_eq!(
+            (
+                second["created"].as_i64(),
+                second["updated"].as_i64(),
+                second["deactivated"].as_i64()
+            ),
+            (Some(0), Some(0), Some(0)),
+            "{layout:?}: nothing changed: {second}"
+        );
+        let disabled = json_of(
+            call(
+                &app,
+                Some(&admin),
+                "GET",
+                "/api/v1/users?active=false",
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(
+            disabled["total"], 1,
+            "the provider's disabled user was created inactive"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_cli_runs_a_sync_and_reports_status() {
+    let (app, idp, _admin) = admin_app(Layout::Keycloak, &[], &[]).await;
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.args(args)
+            .env("DATABASE_URL", app.db_url())
+            .env("RUST_LOG", "error")
+            .current_dir(std::env::temp_dir());
+        for (k, v) in idp.keyward_settings() {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&["sync", "run"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("succeeded (manual)") && out.contains("seen 5"),
+        "{out}"
+    );
+    let (ok, out, err) = run(&["sync", "status"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("provider: keycloak")
+            && out.contains("0 0 3 * * * (UTC), enabled")
+            && out.contains("runs: 1"),
+        "{out}"
+    );
+    let mut stopped = idp;
+    stopped.stop().await;
+    let (ok, _, err) = {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.args(["sync", "run"])
+            .env("DATABASE_URL", app.db_url())
+            .env("RUST_LOG", "error")
+            .current_dir(std::env::temp_dir());
+        for (k, v) in stopped.keyward_settings() {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::new(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(
+        !ok && err.contains("failed"),
+        "a failed run exits non-zero: {err}"
+    );
+}
