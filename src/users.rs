@@ -89,7 +89,8 @@ pub enum Seen {
 }
 
 /// Creates the user on first sight, or brings their metadata up to date. Safe against two first logins at once.
-/// Says whether this call created the user.
+/// Says whether this is the user's first appearance: created now, or (for a login) never logged in before, as
+/// users the sync created have not.
 pub async fn upsert(
     db: &impl ConnectionTrait,
     issuer: &str,
@@ -100,13 +101,14 @@ pub async fn upsert(
     let now = Utc::now();
     let last_login = (seen == Seen::Login).then_some(now);
     if let Some(existing) = find_by_subject(db, issuer, subject).await? {
+        let first = seen == Seen::Login && existing.last_login_at.is_none();
         let unchanged = existing.email == profile.email
             && existing.email_verified == profile.email_verified
             && existing.display_name == profile.display_name
             && existing.username == profile.username
             && existing.avatar_url == profile.avatar_url;
         if unchanged && last_login.is_none() {
-            return Ok((existing, false));
+            return Ok((existing, first));
         }
         let mut row = existing.into_active_model();
         if !unchanged {
@@ -120,7 +122,7 @@ pub async fn upsert(
         if last_login.is_some() {
             row.last_login_at = Set(last_login);
         }
-        return row.update(db).await.map(|u| (u, false));
+        return row.update(db).await.map(|u| (u, first));
     }
     let id = Uuid::now_v7();
     let row = users::ActiveModel {

@@ -40,6 +40,8 @@ use reconcile::Change;
 const LEASE: &str = "user-sync";
 /// A lease not renewed for this long belongs to an instance that died; another may take over.
 const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(60);
+/// How often a run's progress is written (and its lease renewed).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -178,6 +180,9 @@ pub struct Syncer {
 /// What a finished run did.
 #[derive(Debug, Clone, Default)]
 struct Counts {
+    /// Time spent waiting for the provider, and in the database: where a run's time goes.
+    provider_time: Duration,
+    database_time: Duration,
     pages: i64,
     seen: i64,
     updated: i64,
@@ -380,6 +385,8 @@ impl Syncer {
                 deactivated = counts.deactivated,
                 created = counts.created,
                 seconds = started.elapsed().as_secs_f64(),
+                provider_seconds = counts.provider_time.as_secs_f64(),
+                database_seconds = counts.database_time.as_secs_f64(),
                 "user sync succeeded"
             ),
             Some(e) => {
@@ -413,16 +420,36 @@ impl Syncer {
         let issuer = self.issuer.clone().ok_or("login is not configured")?;
         let mut seen: HashSet<String> = HashSet::new();
         let mut disabled: Vec<Uuid> = Vec::new();
+        let mut last_progress = Instant::now();
+        // Who exists locally, by subject: pages then read only those rows, by primary key. (A per-page
+        // `subject IN (...)` lookup degrades to table scans on PostgreSQL while a first sync fills the table.)
+        let working = Instant::now();
+        let known: HashMap<String, Uuid> = users::Entity::find()
+            .select_only()
+            .column(users::Column::Subject)
+            .column(users::Column::Id)
+            .filter(users::Column::Issuer.eq(issuer.as_str()))
+            .into_tuple::<(String, Uuid)>()
+            .all(&self.db)
+            .await
+            .map_err(|e| format!("database: {e}"))?
+            .into_iter()
+            .collect();
+        counts.database_time += working.elapsed();
         loop {
+            let waited = Instant::now();
             let page = directory
                 .next_page()
                 .await
                 .map_err(|e| format!("{} admin API: {e}", directory.name()))?;
+            counts.provider_time += waited.elapsed();
             let Some(page) = page else { break };
+            let working = Instant::now();
             let applied = self
-                .apply_page(&issuer, &page)
+                .apply_page(&issuer, &page, &known)
                 .await
                 .map_err(|e| format!("database: {e}"))?;
+            counts.database_time += working.elapsed();
             counts.pages += 1;
             counts.seen += page.len() as i64;
             counts.updated += applied.updated;
@@ -431,10 +458,17 @@ impl Syncer {
             seen.extend(page.into_iter().map(|u| u.subject));
             tracing::info!(run = %run_id, page = counts.pages, seen = counts.seen, updated = counts.updated,
                 created = counts.created, "sync page committed");
-            self.progress(run_id, counts)
-                .await
-                .map_err(|e| format!("database: {e}"))?;
+            // The run's counters and the lease are refreshed once a second, not once a page.
+            if last_progress.elapsed() >= PROGRESS_EVERY {
+                let working = Instant::now();
+                self.progress(run_id, counts)
+                    .await
+                    .map_err(|e| format!("database: {e}"))?;
+                counts.database_time += working.elapsed();
+                last_progress = Instant::now();
+            }
         }
+        let working = Instant::now();
         // The listing is complete: now, and only now, users disabled or gone at the provider go inactive.
         let active: Vec<(String, Uuid)> = users::Entity::find()
             .select_only()
@@ -463,6 +497,7 @@ impl Syncer {
                 .await
                 .map_err(|e| format!("database: {e}"))?;
         }
+        counts.database_time += working.elapsed();
         Ok(())
     }
 
@@ -485,16 +520,37 @@ impl Syncer {
         &self,
         issuer: &str,
         page: &[directory::DirectoryUser],
+        known: &HashMap<String, Uuid>,
     ) -> Result<Applied, DbErr> {
-        let subjects: Vec<&str> = page.iter().map(|u| u.subject.as_str()).collect();
-        let local: HashMap<String, users::Model> = users::Entity::find()
-            .filter(users::Column::Issuer.eq(issuer))
-            .filter(users::Column::Subject.is_in(subjects))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|u| (u.subject.clone(), u))
+        let ids: Vec<Uuid> = page
+            .iter()
+            .filter_map(|u| known.get(&u.subject).copied())
             .collect();
+        let local: HashMap<String, reconcile::LocalUser> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            use users::Column as C;
+            users::Entity::find()
+                .select_only()
+                .columns([
+                    C::Id,
+                    C::Subject,
+                    C::Email,
+                    C::EmailVerified,
+                    C::DisplayName,
+                    C::Username,
+                    C::AvatarUrl,
+                    C::Active,
+                    C::DeactivatedBy,
+                ])
+                .filter(C::Id.is_in(ids))
+                .into_model::<reconcile::LocalUser>()
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|u| (u.subject.clone(), u))
+                .collect()
+        };
         let changes = reconcile::reconcile_page(page, &local, self.settings.create_users);
         let mut applied = Applied::default();
         if changes.is_empty() {

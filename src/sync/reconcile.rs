@@ -9,10 +9,42 @@
 use std::collections::{HashMap, HashSet};
 
 use entity::users;
+use sea_orm::FromQueryResult;
 use uuid::Uuid;
 
 use super::directory::DirectoryUser;
 use crate::users::{BY_PROVIDER, Profile};
+
+/// What the sync needs of a local user: only the columns it compares or changes, so a run over a large
+/// directory reads little.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct LocalUser {
+    pub id: Uuid,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub display_name: Option<String>,
+    pub username: Option<String>,
+    pub avatar_url: Option<String>,
+    pub active: bool,
+    pub deactivated_by: Option<String>,
+}
+
+impl From<&users::Model> for LocalUser {
+    fn from(u: &users::Model) -> Self {
+        Self {
+            id: u.id,
+            subject: u.subject.clone(),
+            email: u.email.clone(),
+            email_verified: u.email_verified,
+            display_name: u.display_name.clone(),
+            username: u.username.clone(),
+            avatar_url: u.avatar_url.clone(),
+            active: u.active,
+            deactivated_by: u.deactivated_by.clone(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -30,7 +62,7 @@ pub enum Change {
     },
 }
 
-fn profile_of(d: &DirectoryUser, current: Option<&users::Model>) -> Profile {
+fn profile_of(d: &DirectoryUser, current: Option<&LocalUser>) -> Profile {
     let email_verified = match d.email_verified {
         Some(v) => v,
         // Unknown at the provider: keep what the login said, as long as the address is the same.
@@ -45,7 +77,7 @@ fn profile_of(d: &DirectoryUser, current: Option<&users::Model>) -> Profile {
     }
 }
 
-fn profile_of_user(u: &users::Model) -> Profile {
+fn profile_of_user(u: &LocalUser) -> Profile {
     Profile {
         email: u.email.clone(),
         email_verified: u.email_verified,
@@ -58,7 +90,7 @@ fn profile_of_user(u: &users::Model) -> Profile {
 /// The changes one page calls for. `local` holds the local users of this page's subjects.
 pub fn reconcile_page(
     page: &[DirectoryUser],
-    local: &HashMap<String, users::Model>,
+    local: &HashMap<String, LocalUser>,
     create_users: bool,
 ) -> Vec<Change> {
     let mut changes = Vec::new();
@@ -153,8 +185,11 @@ mod tests {
             .collect()
     }
 
-    fn by_subject(users: Vec<users::Model>) -> HashMap<String, users::Model> {
-        users.into_iter().map(|u| (u.subject.clone(), u)).collect()
+    fn by_subject(users: Vec<users::Model>) -> HashMap<String, LocalUser> {
+        users
+            .iter()
+            .map(|u| (u.subject.clone(), LocalUser::from(u)))
+            .collect()
     }
 
     #[test]

@@ -23,8 +23,11 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The first firing strictly after `after`, computed on the local clock of `tz`.
+/// The first firing strictly after `after`, computed on the local clock of `tz`, in whole seconds: every
+/// instance must name a firing identically, whatever its clock's fraction of a second.
 pub fn next_run(cron: &Cron, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use chrono::Timelike;
+    let after = after.with_nanosecond(0).unwrap_or(after);
     cron.find_next_occurrence(&after.with_timezone(&tz), false)
         .ok()
         .map(|t| t.with_timezone(&Utc))
@@ -128,6 +131,11 @@ mod tests {
         assert_eq!(
             next_run(&cron, ny, utc("2026-03-08T12:00:00Z")).unwrap(),
             utc("2026-03-09T07:00:00Z")
+        );
+        // Fractions of a second never leak into a firing: instances compare firings for equality.
+        assert_eq!(
+            next_run(&cron, chrono_tz::UTC, utc("2026-11-23T10:00:00.987654321Z")).unwrap(),
+            utc("2026-11-24T03:00:00Z")
         );
         // UTC is UTC.
         assert_eq!(

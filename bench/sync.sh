@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The user sync at scale: 100 000 users from the test provider's admin API into an empty database, then the
+# same sync again with nothing changed. Not part of CI (CI runs the 1 000-user smoke test).
+#
+#   bench/sync.sh [sqlite|postgres] [page size] [keycloak|authentik] [users]   (defaults: sqlite 500 keycloak 100000)
+#
+# Runs `keyward sync run` (release build) with KEYWARD_SYNC_CREATE_USERS=true under /usr/bin/time and prints,
+# for each run, the wall time the run recorded and the process's peak resident memory.
+# Goals: first run under 30 s, peak RSS under 150 MB, second run at least 3x faster than the first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+db=${1:-sqlite}
+page_size=${2:-500}
+layout=${3:-keycloak}
+users=${4:-100000}
+[ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q time >/dev/null; }
+[ -d testing/idp/node_modules ] || (cd testing/idp && npm ci --no-audit --no-fund)
+cargo build --release -q
+source scripts/pg.sh
+work=$(mktemp -d)
+cleanup() {
+  [ -n "${IDP_PID:-}" ] && kill "$IDP_PID" 2>/dev/null || true
+  [ "$db" = postgres ] && pg_down
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+IDP_LAYOUT=$layout IDP_PORT=0 IDP_GENERATED_USERS=$users node testing/idp/server.mjs >"$work/idp.out" 2>"$work/idp.err" &
+IDP_PID=$!
+until grep -q '"ready":true' "$work/idp.out" 2>/dev/null; do sleep 0.1; done
+issuer=$(sed -E 's/.*"issuer":"([^"]+)".*/\1/' "$work/idp.out")
+if [ "$db" = postgres ]; then
+  pg_up >/dev/null
+  database_url=$KEYWARD_TEST_PG_URL
+else
+  database_url="sqlite://$work/keyward.db?mode=rwc"
+fi
+export DATABASE_URL=$database_url KEYWARD_OIDC_ISSUER=$issuer KEYWARD_OIDC_CLIENT_ID=keyward \
+  KEYWARD_OIDC_CLIENT_SECRET=keyward-secret KEYWARD_IDP_ADMIN_TOKEN=authentik-admin-token \
+  KEYWARD_SYNC_CREATE_USERS=true KEYWARD_SYNC_PAGE_SIZE=$page_size RUST_LOG=warn,keyward::sync=info \
+  KEYWARD_LOG_FORMAT=json
+target/release/keyward migrate >/dev/null 2>&1
+
+stale() { # every local user's metadata goes out of date, as after a mass rename at the provider
+  local sql="UPDATE users SET display_name = 'stale', updated_at = updated_at"
+  if [ "$db" = postgres ]; then psql -q "$database_url" -c "$sql"
+  else python3 -c "import sqlite3; c = sqlite3.connect('$work/keyward.db'); c.execute(\"$sql\"); c.commit()"; fi
+}
+
+echo "sync bench: $users users, $layout layout, page size $page_size, $db"
+echo "runs: first (empty database: creates everyone), second (nothing changed), stale (every user's metadata out of date), unchanged (nothing changed)"
+for run in first second stale unchanged; do
+  [ "$run" = stale ] && stale
+  /usr/bin/time -f '%M %e' -o "$work/time" target/release/keyward sync run >"$work/out" 2>"$work/log"
+  read -r rss_kb wall <"$work/time"
+  # stdout holds the JSON log lines and, last, the run summary.
+  summary=$(grep -v '^{' "$work/out" | tail -1)
+  took=$(echo "$summary" | sed -E 's/.* took ([0-9.]+)s.*/\1/')
+  split=$(grep 'user sync succeeded' "$work/out" | python3 -c '
+import json, sys
+f = json.loads(sys.stdin.readline())["fields"]
+print("provider %.2f s, database %.2f s" % (f["provider_seconds"], f["database_seconds"]))')
+  echo "$run run: $(echo "$summary" | sed -E 's/^[0-9a-f-]+ //; s/ started [^ ]+//')"
+  echo "$run run: sync ${took} s ($split; process ${wall} s), peak RSS $((rss_kb / 1024)) MB"
+  echo "$took" >"$work/$run"
+done
+python3 -c "
+r = {k: float(open('$work/' + k).read()) for k in ['first', 'second', 'stale', 'unchanged']}
+print(f'unchanged run {r[\"first\"] / r[\"second\"]:.1f}x faster than the creating run, {r[\"stale\"] / r[\"unchanged\"]:.1f}x faster than the updating run')"
