@@ -166,7 +166,6 @@ impl TokenIssuer {
         encode(&header, claims, &self.signer.key).map_err(|e| e.to_string())
     }
 
-    /// Checks a Keyward token: EdDSA only, a known key, our `iss` and `aud`, not expired.
     /// A token this instance verified before and that has not expired since: no parsing, no signature check.
     pub fn already_verified(&self, token: &str) -> Option<ApiClaims> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -177,6 +176,7 @@ impl TokenIssuer {
             .filter(|claims| claims.exp + LEEWAY_SECS > unix_now())
     }
 
+    /// Checks a Keyward token: EdDSA only, a known key, our `iss` and `aud`, not expired.
     pub async fn verify(&self, db: &DatabaseConnection, token: &str) -> Result<ApiClaims, String> {
         if let Some(claims) = self.already_verified(token) {
             return Ok(claims);

@@ -23,11 +23,14 @@ use openidconnect::{
 use serde::{Deserialize, de::DeserializeOwned};
 use tokio::sync::Mutex;
 
-use crate::{config::OidcSettings, crypto};
+use crate::{
+    config::{OidcSettings, ProviderKind},
+    crypto,
+};
 
 /// How long Keyward waits for the provider before it calls it unavailable.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Clock skew tolerated on `exp` (and `nbf`) of provider tokens.
+/// Clock skew tolerated on `exp` of provider tokens (and on `nbf`, which is checked when present).
 pub const LEEWAY_SECS: u64 = 60;
 /// After a failed discovery, requests within this window fail fast instead of asking again.
 const DISCOVERY_RETRY_AFTER: Duration = Duration::from_secs(2);
@@ -83,6 +86,9 @@ pub struct ProviderClaims {
     pub picture: Option<String>,
     #[serde(default)]
     pub nonce: Option<String>,
+    /// Keycloak marks its tokens: `ID` for ID tokens, `Bearer` for access tokens.
+    #[serde(default)]
+    pub typ: Option<String>,
     #[serde(default)]
     pub azp: Option<String>,
     #[serde(default)]
@@ -352,9 +358,10 @@ impl Provider {
         Ok(token_set(&resp))
     }
 
-    /// The provider's end-session URL for this ID token, if the provider has one (discovered earlier).
-    pub fn logout_url(&self, id_token: Option<&str>) -> Option<String> {
-        let d = self.cached()?;
+    /// The provider's end-session URL for this ID token, if the provider has one. Discovers the provider if
+    /// this instance has not yet: the session may have been created by another instance or before a restart.
+    pub async fn logout_url(&self, id_token: Option<&str>) -> Option<String> {
+        let d = self.discovered().await.ok()?;
         let end_session = d.end_session.clone()?;
         let mut req = LogoutRequest::from(end_session)
             .set_client_id(ClientId::new(self.settings.client_id.clone()));
@@ -404,7 +411,16 @@ impl Provider {
     /// Verifies one of the provider's access tokens presented as a Bearer token.
     pub async fn verify_access_token(&self, token: &str) -> Result<ProviderClaims, JwtError> {
         let audience = self.settings.audience.clone();
-        self.verify_jwt(token, &audience).await
+        let claims: ProviderClaims = self.verify_jwt(token, &audience).await?;
+        // By default the accepted audience is the client id, which the provider's ID tokens carry too. An ID
+        // token proves a login to Keyward; it is no API credential (and it travels in logout URLs).
+        let header_typ = decode_header(token).ok().and_then(|h| h.typ);
+        if looks_like_id_token(&claims, header_typ.as_deref(), self.settings.provider) {
+            return Err(JwtError::Invalid(
+                "an ID token is not an access token; send the provider's access token".into(),
+            ));
+        }
+        Ok(claims)
     }
 
     async fn verify_jwt<T: DeserializeOwned>(
@@ -428,6 +444,7 @@ impl Provider {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         let data: TokenData<T> = decode(token, &key, &validation)
             .map_err(|e| JwtError::Invalid(describe_jwt_error(&e)))?;
         Ok(data.claims)
@@ -494,6 +511,26 @@ impl Provider {
             },
         }
     }
+}
+
+/// ID tokens carry the login's `nonce` (Keyward always sends one) and Keycloak marks them `typ: ID`; access
+/// tokens are marked `at+jwt` (RFC 9068) or, by Keycloak, `typ: Bearer`.
+fn looks_like_id_token(
+    claims: &ProviderClaims,
+    header_typ: Option<&str>,
+    kind: ProviderKind,
+) -> bool {
+    let typ = claims.typ.as_deref().unwrap_or_default();
+    if typ.eq_ignore_ascii_case("id") {
+        return true;
+    }
+    let marked_access = typ.eq_ignore_ascii_case("bearer")
+        || header_typ.is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+    // Authentik's access tokens may repeat the ID token's claims, nonce included, with no marker: there the
+    // nonce tells nothing apart.
+    claims.nonce.is_some() && !marked_access && kind != ProviderKind::Authentik
 }
 
 fn is_asymmetric(alg: Algorithm) -> bool {
@@ -587,4 +624,43 @@ pub fn check_issuer(issuer: &str) -> Result<(), String> {
     IssuerUrl::new(issuer.to_owned())
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(json: serde_json::Value) -> ProviderClaims {
+        serde_json::from_value(json).expect("claims")
+    }
+
+    #[test]
+    fn id_tokens_are_told_from_access_tokens() {
+        let keycloak_id = claims(serde_json::json!({"sub": "s", "typ": "ID", "nonce": "n"}));
+        let keycloak_access =
+            claims(serde_json::json!({"sub": "s", "typ": "Bearer", "nonce": "n"}));
+        let plain_id = claims(serde_json::json!({"sub": "s", "nonce": "n"}));
+        let plain_access = claims(serde_json::json!({"sub": "s"}));
+        for kind in [
+            ProviderKind::Keycloak,
+            ProviderKind::Generic,
+            ProviderKind::Authentik,
+        ] {
+            assert!(looks_like_id_token(&keycloak_id, None, kind));
+            assert!(!looks_like_id_token(&keycloak_access, None, kind));
+            assert!(!looks_like_id_token(&plain_access, None, kind));
+            assert!(!looks_like_id_token(&plain_id, Some("at+jwt"), kind));
+        }
+        assert!(looks_like_id_token(
+            &plain_id,
+            Some("JWT"),
+            ProviderKind::Generic
+        ));
+        assert!(looks_like_id_token(&plain_id, None, ProviderKind::Keycloak));
+        assert!(!looks_like_id_token(
+            &plain_id,
+            None,
+            ProviderKind::Authentik
+        ));
+    }
 }

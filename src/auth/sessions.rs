@@ -237,6 +237,19 @@ pub async fn delete(db: &impl ConnectionTrait, session_id: &str) -> Result<(), D
         .map(|_| ())
 }
 
+/// Deletes the session behind a cookie value, live or not, and returns what it was.
+pub async fn end(
+    db: &impl ConnectionTrait,
+    cookie_value: &str,
+) -> Result<Option<sessions::Model>, DbErr> {
+    let id = crypto::sha256_hex(cookie_value);
+    let Some(session) = sessions::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    delete(db, &session.id).await?;
+    Ok(Some(session))
+}
+
 /// Ends every session of a user (deactivation, "log out everywhere"). Returns how many ended.
 pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<u64, DbErr> {
     sessions::Entity::delete_many()

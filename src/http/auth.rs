@@ -28,7 +28,7 @@ use crate::{
     error::{ApiError, FieldError},
     http::{
         ApiTags,
-        authn::{Authenticated, authenticate},
+        authn::{Authenticated, SessionCookie, authenticate},
         me::UserProfile,
     },
     rbac::seed,
@@ -112,6 +112,7 @@ impl From<PublicJwk> for Jwk {
 /// Failure reasons, as the `reason` label of `keyward_login_failures_total` and in the audit log.
 mod reason {
     pub const MISSING_STATE: &str = "missing_state";
+    pub const MISSING_CODE: &str = "missing_code";
     pub const UNKNOWN_STATE: &str = "unknown_state";
     pub const OTHER_BROWSER: &str = "browser_mismatch";
     pub const EXPIRED: &str = "expired";
@@ -308,10 +309,14 @@ impl AuthApi {
                 .await);
         }
         if let Some(code) = error.0.as_deref() {
-            let detail = error_description
+            // The provider's words go into a URL and the audit log: a bounded amount of them.
+            let detail: String = error_description
                 .0
-                .clone()
-                .unwrap_or_else(|| "the identity provider did not complete the login".into());
+                .as_deref()
+                .unwrap_or("the identity provider did not complete the login")
+                .chars()
+                .take(256)
+                .collect();
             let code: String = code
                 .chars()
                 .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -324,7 +329,7 @@ impl AuthApi {
         let Some(code) = code.0 else {
             return Err(fail
                 .problem(
-                    reason::MISSING_STATE,
+                    reason::MISSING_CODE,
                     "the callback carries neither code nor error",
                 )
                 .await);
@@ -376,6 +381,20 @@ impl AuthApi {
                 return Err(ApiError::unavailable(e.to_string()));
             }
         };
+        // A deactivated account is refused before anything about it is written (profile, grants, last login).
+        if let Some(known) = users::find_by_subject(&app.db, provider.issuer(), &claims.sub).await?
+            && !known.active
+        {
+            return Ok(fail
+                .back(
+                    back_to,
+                    reason::INACTIVE,
+                    "account_inactive",
+                    "this account is deactivated",
+                    Some(known.id),
+                )
+                .await);
+        }
         let (user, created) = users::upsert(
             &app.db,
             provider.issuer(),
@@ -472,34 +491,35 @@ impl AuthApi {
     }
 
     /// Ends the session and clears its cookie. Answers the provider's logout URL: navigate there to end the
-    /// provider's session too. Needs the session cookie (and `X-CSRF: 1`).
+    /// provider's session too. Needs the session cookie (and `X-CSRF: 1`); a session that already ended is
+    /// logged out all the same.
     #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
         app: Data<&AppState>,
         req: &Request,
         jar: &CookieJar,
-        auth: Authenticated,
+        cookie: SessionCookie,
     ) -> Result<Json<LogoutResponse>, ApiError> {
-        let Via::Session(session) = &auth.0.via else {
-            return Err(ApiError::invalid_token(
-                "logout ends a cookie session; bearer tokens simply expire",
-            ));
-        };
-        sessions::delete(&app.db, &session.id).await?;
+        let ended = sessions::end(&app.db, &cookie.0).await?;
         let cookies = app.auth.cookies;
         jar.add(expired_cookie(cookies.session, cookies.secure));
-        audit::record(
-            &app.db,
-            &Origin::of(req),
-            Event::success("logout", Some(auth.0.user.id)),
-        )
-        .await;
-        let logout_url = app
-            .auth
-            .provider()
-            .ok()
-            .and_then(|p| p.logout_url(session.id_token.as_deref()));
+        if let Some(session) = &ended {
+            audit::record(
+                &app.db,
+                &Origin::of(req),
+                Event::success("logout", Some(session.user_id)),
+            )
+            .await;
+        }
+        let logout_url = match app.auth.provider() {
+            Ok(provider) => {
+                provider
+                    .logout_url(ended.as_ref().and_then(|s| s.id_token.as_deref()))
+                    .await
+            }
+            Err(_) => None,
+        };
         Ok(Json(LogoutResponse { logout_url }))
     }
 

@@ -77,6 +77,46 @@ pub async fn authenticate(req: &Request, require_csrf: bool) -> Result<Principal
     state.auth.from_session(&state.db, cookie.value_str()).await
 }
 
+/// The raw session cookie (with `X-CSRF: 1`), whether or not its session is still live: logout must clear a
+/// dead session's cookie too.
+pub struct SessionCookie(pub String);
+
+impl<'a> ApiExtractor<'a> for SessionCookie {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        Authenticated::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SESSION_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let state = req
+            .data::<AppState>()
+            .ok_or_else(|| into_poem(ApiError::unavailable("application state missing")))?;
+        let Some(cookie) = req.cookie().get(state.auth.cookies.session) else {
+            let detail = if req.header(header::AUTHORIZATION).is_some() {
+                "this operation ends a cookie session; bearer tokens simply expire"
+            } else {
+                "no session cookie"
+            };
+            return Err(into_poem(ApiError::unauthorized(detail)));
+        };
+        if req.header("x-csrf") != Some("1") {
+            return Err(into_poem(AuthError::Csrf.into()));
+        }
+        Ok(Self(cookie.value_str().to_owned()))
+    }
+}
+
 impl<'a> ApiExtractor<'a> for Authenticated {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();

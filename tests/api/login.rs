@@ -755,8 +755,18 @@ async fn provider_access_tokens_are_accepted_when_they_are_for_us() {
             me["display_name"], "Zoë Ångström-Łukasiewicz",
             "created from the token"
         );
-        // The provider's ID token is not an access token for Keyward's API... but it is signed for our
-        // audience, so what matters is the tampered variant:
+        // The provider's ID token is signed for the same audience, but it is no API credential. (Authentik's
+        // ID tokens cannot be told from its access tokens: there only a distinct KEYWARD_OIDC_AUDIENCE helps.)
+        if layout == Layout::Keycloak {
+            let id_token = tokens["id_token"].as_str().unwrap();
+            let body =
+                assert_unauthorized(bearer_get(&app, id_token, "/api/v1/me").await, "ID token")
+                    .await;
+            assert!(
+                body["detail"].as_str().unwrap().contains("ID token"),
+                "{body}"
+            );
+        }
         let mut parts: Vec<String> = access.split('.').map(str::to_owned).collect();
         let mut claims = jwt_claims(access);
         claims["sub"] = json!(ALICE_SUB);
@@ -960,11 +970,26 @@ async fn a_deactivated_user_loses_sessions_and_tokens_and_cannot_log_in() {
     assert_eq!(resp.status(), 200);
     assert_unauthorized(cookie_get(&app, &b, "/api/v1/me").await, "session").await;
     assert_unauthorized(bearer_get(&app, &token, "/api/v1/me").await, "token").await;
+    let bob_id = uuid::Uuid::parse_str(bob["id"].as_str().unwrap()).unwrap();
+    let before = entity::users::Entity::find_by_id(bob_id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
     let b2 = browser();
     let resp = login_as(&app, &b2, "bob").await;
     assert_eq!(resp.status(), 302);
     let q = query_params(header(&resp, "location").unwrap());
     assert_eq!(q["error"], "account_inactive");
+    let after = entity::users::Entity::find_by_id(bob_id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.last_login_at, before.last_login_at,
+        "a refused login changes nothing"
+    );
     assert_eq!(
         entity::sessions::Entity::find()
             .all(&app.state.db)
@@ -1129,6 +1154,53 @@ async fn keys_and_sessions_live_in_the_database_so_every_instance_serves_them() 
         bearer_get(&app, &from_other, "/api/v1/me").await.status(),
         200
     );
+    // Logging out there answers the provider's logout URL, though that instance never needed the provider.
+    let resp = cookie_post(&other, &b, "/auth/logout").await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let url = body["logout_url"].as_str().expect("a logout URL");
+    assert!(query_params(url).contains_key("id_token_hint"), "{url}");
+}
+
+#[tokio::test]
+async fn logout_clears_the_cookie_of_a_session_that_already_ended() {
+    let (app, _idp) = spawn_app_with_idp(Layout::Keycloak, &[], &[]).await;
+    let b = logged_in(&app, "alice").await;
+    entity::sessions::Entity::update_many()
+        .col_expr(
+            entity::sessions::Column::ExpiresAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        )
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert_unauthorized(cookie_get(&app, &b, "/api/v1/me").await, "expired").await;
+    let resp = cookie_post(&app, &b, "/auth/logout").await;
+    assert_eq!(resp.status(), 200);
+    let cleared = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("keyward_session=;"));
+    assert!(cleared, "the cookie is cleared");
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["logout_url"].is_string(), "{body}");
+    assert!(
+        entity::sessions::Entity::find()
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Without a cookie there is nothing to end: 401, also for a bearer token.
+    let token_only = app
+        .client
+        .post(app.url("/auth/logout"))
+        .header("Authorization", "Bearer x.y.z")
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(token_only, "bearer logout").await;
 }
 
 #[tokio::test]

@@ -110,7 +110,8 @@ export interface paths {
         put?: never;
         /**
          * Ends the session and clears its cookie. Answers the provider's logout URL: navigate there to end the
-         *     provider's session too. Needs the session cookie (and `X-CSRF: 1`).
+         *     provider's session too. Needs the session cookie (and `X-CSRF: 1`); a session that already ended is
+         *     logged out all the same.
          */
         post: operations["logout"];
         delete?: never;
