@@ -36,6 +36,8 @@ pub const LEEWAY_SECS: u64 = 60;
 const DISCOVERY_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// Known keys are re-fetched after this long even without an unknown `kid`, so removed keys stop working.
 const JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
+/// After a failed re-fetch of known keys, how long they are used before the next attempt.
+const JWKS_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 type Client = CoreClient<
     EndpointSet,
@@ -501,9 +503,22 @@ impl Provider {
                 find(&keys)
                     .ok_or_else(|| JwtError::Invalid("the token's signing key is unknown".into()))
             }
-            // The provider is away: keys already known keep verifying tokens.
+            // The provider is away: keys already known keep verifying tokens, and requests waiting behind
+            // this fetch use them at once; the next attempt is a minute away.
             Err(err) => match current.as_deref().and_then(find) {
-                Some(jwk) => Ok(jwk),
+                Some(jwk) => {
+                    if let Some(known) = &current
+                        && let Ok(mut slot) = self.keys.write()
+                    {
+                        *slot = Some(Arc::new(Keys {
+                            set: known.set.clone(),
+                            fetched_at: Instant::now()
+                                .checked_sub(JWKS_MAX_AGE - JWKS_RETRY_AFTER)
+                                .unwrap_or(known.fetched_at),
+                        }));
+                    }
+                    Ok(jwk)
+                }
                 None if first_fetch => Err(err.into()),
                 None => Err(JwtError::Invalid(
                     "the token's signing key is unknown".into(),
