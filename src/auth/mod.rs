@@ -160,6 +160,7 @@ impl Auth {
         &self,
         db: &DatabaseConnection,
         cookie_value: &str,
+        origin: &Origin,
     ) -> Result<Principal, AuthError> {
         let Some((session, user)) = sessions::find(db, cookie_value, self.session_ttl).await?
         else {
@@ -179,7 +180,7 @@ impl Auth {
             && let Ok(provider) = &self.provider
             && sessions::claim_refresh(db, &session.id).await?
         {
-            self.refresh_provider_session(db, provider, &session, &user)
+            self.refresh_provider_session(db, provider, &session, &user, origin)
                 .await?;
         }
         Ok(Principal {
@@ -195,6 +196,7 @@ impl Auth {
         provider: &Provider,
         session: &session_rows::Model,
         user: &users::Model,
+        origin: &Origin,
     ) -> Result<(), AuthError> {
         let sealed = session.refresh_token.as_deref().unwrap_or_default();
         let Ok(refresh_token) = self
@@ -229,7 +231,7 @@ impl Auth {
                 sessions::delete(db, &session.id).await?;
                 audit::record(
                     db,
-                    &Origin::default(),
+                    origin,
                     audit::Event::failure("session.refresh", Some(user.id), reason),
                 )
                 .await;

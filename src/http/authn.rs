@@ -9,6 +9,7 @@ use poem_openapi::{
 
 use crate::{
     app::AppState,
+    audit::Origin,
     auth::{AuthError, Principal},
     error::ApiError,
 };
@@ -74,7 +75,10 @@ pub async fn authenticate(req: &Request, require_csrf: bool) -> Result<Principal
     if require_csrf && req.header("x-csrf") != Some("1") {
         return Err(AuthError::Csrf);
     }
-    state.auth.from_session(&state.db, cookie.value_str()).await
+    state
+        .auth
+        .from_session(&state.db, cookie.value_str(), &Origin::of(req))
+        .await
 }
 
 /// The raw session cookie (with `X-CSRF: 1`), whether or not its session is still live: logout must clear a
