@@ -9,6 +9,25 @@ use sea_orm::{
 };
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut attempt = 0;
+    loop {
+        match connect_once(url).await {
+            // Switching a file to WAL takes an exclusive lock SQLite does not wait for: instances opening one
+            // new file together get "database is locked" and may simply try again.
+            Err(e)
+                if url.starts_with("sqlite:")
+                    && attempt < 20
+                    && e.to_string().contains("locked") =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn connect_once(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut opt = ConnectOptions::new(url);
     opt.max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
         .min_connections(1)
@@ -20,15 +39,22 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(opt).await
 }
 
-/// Applies pending migrations. On PostgreSQL a transaction-scoped advisory lock makes instances that start
-/// together take turns, so none of them sees a half-made schema.
+/// Applies pending migrations in one transaction, taking turns with other instances that start together so
+/// that none of them sees a half-made schema or records a migration twice: on PostgreSQL through a
+/// transaction-scoped advisory lock, on SQLite by writing first (a header-only write), which takes the
+/// database's single write lock before the migration table is read.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return Migrator::up(db, None).await;
-    }
     let txn = db.begin().await?;
-    txn.execute_unprepared("SELECT pg_advisory_xact_lock(7355608001)")
-        .await?;
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7355608001)")
+                .await?;
+        }
+        DbBackend::Sqlite => {
+            txn.execute_unprepared("PRAGMA user_version = 0").await?;
+        }
+        _ => {}
+    }
     Migrator::up(&txn, None).await?;
     txn.commit().await
 }

@@ -5,7 +5,7 @@ use chrono::Utc;
 use entity::users;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, sea_query::OnConflict,
+    IntoActiveModel, QueryFilter, TransactionSession, TransactionTrait, sea_query::OnConflict,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -177,7 +177,7 @@ pub async fn list(
     per_page: u64,
 ) -> Result<(Vec<users::Model>, u64), DbErr> {
     use sea_orm::{
-        PaginatorTrait, QueryOrder, QuerySelect,
+        PaginatorTrait, QueryOrder,
         sea_query::{Expr, ExprTrait, Func},
     };
     let mut query = users::Entity::find().order_by_asc(users::Column::CreatedAt);
@@ -191,15 +191,8 @@ pub async fn list(
         query = query.filter(users::Column::Active.eq(active));
     }
     if let Some(role_id) = filter.role_id {
-        let holders: Vec<Uuid> = entity::user_roles::Entity::find()
-            .filter(entity::user_roles::Column::RoleId.eq(role_id))
-            .select_only()
-            .column(entity::user_roles::Column::UserId)
-            .distinct()
-            .into_tuple()
-            .all(db)
-            .await?;
-        query = query.filter(users::Column::Id.is_in(holders));
+        query =
+            query.filter(users::Column::Id.in_subquery(crate::rbac::store::holders_of(role_id)));
     }
     let pages = query.paginate(db, per_page);
     let total = pages.num_items().await?;
@@ -219,13 +212,16 @@ pub const BY_ADMIN: &str = "admin";
 pub const BY_PROVIDER: &str = "provider";
 
 /// Marks the user active or inactive (`by` says who, for deactivations); deactivation also ends their
-/// sessions. Returns the updated row.
-pub async fn set_active(
-    db: &impl ConnectionTrait,
+/// sessions, in the same transaction so that no session outlives a committed deactivation. Returns the
+/// updated row.
+pub async fn set_active<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     user: users::Model,
     active: bool,
     by: &str,
 ) -> Result<users::Model, DbErr> {
+    let txn = db.begin().await?;
+    let db = &txn;
     let id = user.id;
     let mut row = user.into_active_model();
     row.active = Set(active);
@@ -235,7 +231,25 @@ pub async fn set_active(
     if !active {
         crate::auth::sessions::delete_for_user(db, id).await?;
     }
+    txn.commit().await?;
     Ok(updated)
+}
+
+/// Refuses the user's Keyward API tokens issued until now ("log out everywhere"); see `cache::Resolved`.
+pub async fn revoke_api_tokens(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
+    use entity::user_token_revocations as revocations;
+    revocations::Entity::insert(revocations::ActiveModel {
+        user_id: Set(user_id),
+        revoked_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::column(revocations::Column::UserId)
+            .update_column(revocations::Column::RevokedAt)
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await
+    .map(|_| ())
 }
 
 #[cfg(test)]

@@ -53,6 +53,7 @@ pub struct UpdateRole {
     pub description: Option<String>,
     pub is_default: Option<bool>,
     /// A provider group name, or null to remove the mapping.
+    #[oai(validator(min_length = 1, max_length = 255))]
     pub idp_group: MaybeUndefined<String>,
 }
 
@@ -140,7 +141,9 @@ impl RolesApi {
         &self,
         app: Data<&AppState>,
         auth: Authenticated,
-        #[oai(validator(minimum(value = "1")))] page: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u64>,
+        >,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] per_page: Query<
             Option<u64>,
         >,
@@ -286,7 +289,9 @@ impl RolesApi {
         &self,
         app: Data<&AppState>,
         auth: Authenticated,
-        #[oai(validator(minimum(value = "1")))] page: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u64>,
+        >,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] per_page: Query<
             Option<u64>,
         >,

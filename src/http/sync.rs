@@ -128,7 +128,9 @@ impl SyncApi {
         &self,
         app: Data<&AppState>,
         auth: Authenticated,
-        #[oai(validator(minimum(value = "1")))] page: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u64>,
+        >,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] per_page: Query<
             Option<u64>,
         >,

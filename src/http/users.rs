@@ -8,7 +8,7 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
-use sea_orm::EntityTrait;
+use sea_orm::{EntityTrait, TransactionTrait};
 use uuid::Uuid;
 use validator::Validate;
 
@@ -80,7 +80,9 @@ impl UsersApi {
         #[oai(validator(max_length = 320))] email: Query<Option<String>>,
         role: Query<Option<String>>,
         active: Query<Option<bool>>,
-        #[oai(validator(minimum(value = "1")))] page: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u64>,
+        >,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] per_page: Query<
             Option<u64>,
         >,
@@ -157,11 +159,14 @@ impl UsersApi {
         let actor = auth.require("users:write")?;
         let user = find_user(&app, id.0).await?;
         let active = body.0.active;
-        if !active && user.active {
-            store::check_not_last_admin(&app.db, user.id).await?;
-        }
         let target = users::label(&user);
-        let user = users::set_active(&app.db, user, active, users::BY_ADMIN).await?;
+        let txn = app.db.begin().await?;
+        if !active {
+            store::lock_admin_changes(&txn).await?;
+            store::check_not_last_admin(&txn, user.id).await?;
+        }
+        let user = users::set_active(&txn, user, active, users::BY_ADMIN).await?;
+        txn.commit().await?;
         app.auth.access.changed(&app.db).await?;
         let kind = if active {
             "user.activated"
@@ -177,8 +182,8 @@ impl UsersApi {
         Ok(Json(view(&app, &user).await?))
     }
 
-    /// Ends every session of the user ("log out everywhere"). API tokens already issued stay valid until they
-    /// expire. Needs `users:write`.
+    /// Ends every session of the user ("log out everywhere") and revokes the Keyward API tokens issued to them
+    /// so far (refused with 401 from then on; on other instances within about 2 s). Needs `users:write`.
     #[oai(
         path = "/users/:id/sessions",
         method = "delete",
@@ -193,7 +198,12 @@ impl UsersApi {
     ) -> Result<SessionsEnded, ApiError> {
         let actor = auth.require("users:write")?;
         let user = find_user(&app, id.0).await?;
-        let ended = sessions::delete_for_user(&app.db, user.id).await?;
+        let txn = app.db.begin().await?;
+        let ended = sessions::delete_for_user(&txn, user.id).await?;
+        users::revoke_api_tokens(&txn, user.id).await?;
+        txn.commit().await?;
+        // The revocation time travels with the cached user, so every instance must re-read it.
+        app.auth.access.changed(&app.db).await?;
         audit::record(
             &app.db,
             &Origin::of(req),
@@ -271,7 +281,9 @@ impl UsersApi {
         #[oai(name = "type", validator(max_length = 64))] kind: Query<Option<String>>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
-        #[oai(validator(minimum(value = "1")))] page: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u64>,
+        >,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] per_page: Query<
             Option<u64>,
         >,

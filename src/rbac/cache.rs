@@ -12,8 +12,8 @@ use std::{
     time::Duration,
 };
 
-use chrono::Utc;
-use entity::{keyward_settings, users};
+use chrono::{DateTime, Utc};
+use entity::{keyward_settings, user_token_revocations, users};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     sea_query::OnConflict,
@@ -33,6 +33,17 @@ const MAX_ENTRIES: usize = 50_000;
 pub struct Resolved {
     pub user: users::Model,
     pub access: Arc<Access>,
+    /// When the user was last logged out everywhere; Keyward API tokens issued until then are refused.
+    pub tokens_revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Resolved {
+    /// Whether a Keyward API token issued at `iat` (Unix seconds) was revoked. `iat` has whole seconds: a
+    /// token issued in the second of the revocation counts as revoked, since it may precede it.
+    pub fn token_revoked(&self, iat: u64) -> bool {
+        self.tokens_revoked_at
+            .is_some_and(|at| i64::try_from(iat).map_or(true, |iat| iat <= at.timestamp()))
+    }
 }
 
 #[derive(Default)]
@@ -95,7 +106,15 @@ impl AccessCache {
         generation: u64,
     ) -> Result<Arc<Resolved>, DbErr> {
         let access = Arc::new(store::effective_access(db, user.id).await?);
-        let resolved = Arc::new(Resolved { user, access });
+        let tokens_revoked_at = user_token_revocations::Entity::find_by_id(user.id)
+            .one(db)
+            .await?
+            .map(|r| r.revoked_at);
+        let resolved = Arc::new(Resolved {
+            user,
+            access,
+            tokens_revoked_at,
+        });
         if let Ok(mut map) = self.entries.write()
             && self.generation.load(Ordering::SeqCst) == generation
         {
@@ -157,5 +176,46 @@ impl AccessCache {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_issued_in_or_before_the_revocation_second_are_revoked() {
+        let now = Utc::now();
+        let user = users::Model {
+            id: Uuid::nil(),
+            issuer: "https://idp".into(),
+            subject: "s".into(),
+            email: None,
+            email_verified: false,
+            display_name: None,
+            username: None,
+            avatar_url: None,
+            active: true,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+            last_synced_at: None,
+            deactivated_by: None,
+        };
+        let revoked_at = DateTime::from_timestamp(1_000, 900_000_000).unwrap();
+        let mut resolved = Resolved {
+            user,
+            access: Arc::default(),
+            tokens_revoked_at: None,
+        };
+        assert!(!resolved.token_revoked(999));
+        resolved.tokens_revoked_at = Some(revoked_at);
+        assert!(resolved.token_revoked(999));
+        assert!(resolved.token_revoked(1_000), "same second");
+        assert!(!resolved.token_revoked(1_001));
+        assert!(
+            resolved.token_revoked(u64::MAX),
+            "an iat past i64 is not trusted"
+        );
     }
 }

@@ -1,14 +1,16 @@
 //! What exists without anyone creating it: the built-in permissions and roles, an application's seed file
 //! (`KEYWARD_RBAC_SEED`), and the grants a login brings (default role, provider groups, bootstrap admins).
-//! Everything here is idempotent: applying it twice changes nothing the second time.
+//! Everything here is idempotent: applying it twice changes nothing the second time, and a seed-file entry is
+//! applied only once, so what admins change through the API afterwards stays changed.
 
 use std::{collections::BTreeSet, path::Path};
 
 use chrono::Utc;
-use entity::{permissions, roles, users};
+use entity::{permissions, rbac_seed_applied, roles, users};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, TransactionSession, TransactionTrait, sea_query::OnConflict,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, TransactionSession, TransactionTrait,
+    sea_query::OnConflict,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -43,7 +45,8 @@ pub struct SeedRole {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// Permissions the role must hold (added when missing; never removed, so API changes survive restarts).
+    /// Permissions the role starts with: each pair is added once (see `apply`), so removals made through the
+    /// API survive restarts.
     #[serde(default)]
     pub permissions: Vec<String>,
     #[serde(default)]
@@ -89,11 +92,22 @@ impl SeedFile {
 }
 
 /// Seeds the built-ins and then the seed file, in one transaction.
+///
+/// Built-ins are ensured at every start. Each seed-file entry (a permission, a role, a role holding a
+/// permission) is applied once and recorded in `rbac_seed_applied`: re-applying it at every start would undo
+/// removals made through the API (an emptied role would get its permissions back at the next restart, to
+/// whoever was granted it because it held nothing). Entries added to the file later are applied at the next
+/// start.
 pub async fn apply<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     seed: Option<&SeedFile>,
 ) -> Result<(), DbErr> {
     let txn = db.begin().await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // Instances starting together would otherwise both find an entry unapplied and both apply it.
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7355608002)")
+            .await?;
+    }
     for (name, description) in BUILTIN_PERMISSIONS {
         ensure_permission(&txn, name, description, true).await?;
     }
@@ -108,12 +122,68 @@ pub async fn apply<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     if let Some(seed) = seed {
-        for p in &seed.permissions {
-            ensure_permission(&txn, &p.name, &p.description, false).await?;
+        apply_file(&txn, seed).await?;
+    }
+    txn.commit().await
+}
+
+const APPLIED_PERMISSION: &str = "permission";
+const APPLIED_ROLE: &str = "role";
+const APPLIED_ROLE_PERMISSION: &str = "role_permission";
+
+async fn applied(db: &impl ConnectionTrait) -> Result<BTreeSet<(String, String)>, DbErr> {
+    Ok(rbac_seed_applied::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.kind, a.name))
+        .collect())
+}
+
+async fn mark_applied(db: &impl ConnectionTrait, kind: &str, name: &str) -> Result<(), DbErr> {
+    rbac_seed_applied::Entity::insert(rbac_seed_applied::ActiveModel {
+        kind: Set(kind.into()),
+        name: Set(name.into()),
+        applied_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            rbac_seed_applied::Column::Kind,
+            rbac_seed_applied::Column::Name,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await
+    .map(|_| ())
+}
+
+async fn apply_file(txn: &impl ConnectionTrait, seed: &SeedFile) -> Result<(), DbErr> {
+    let done = applied(txn).await?;
+    let is_done = |kind: &str, name: &str| done.contains(&(kind.to_owned(), name.to_owned()));
+    for p in &seed.permissions {
+        if !is_done(APPLIED_PERMISSION, &p.name) {
+            ensure_permission(txn, &p.name, &p.description, false).await?;
+            mark_applied(txn, APPLIED_PERMISSION, &p.name).await?;
         }
-        for r in &seed.roles {
-            let role = ensure_role(
-                &txn,
+    }
+    for r in &seed.roles {
+        // A typo in the file stops start-up even when the entry was applied long ago.
+        for name in &r.permissions {
+            let known = BUILTIN_PERMISSIONS.iter().any(|(b, _)| b == name)
+                || seed.permissions.iter().any(|p| p.name == *name)
+                || permission_by_name(txn, name).await?.is_some();
+            if !known {
+                return Err(DbErr::Custom(format!(
+                    "KEYWARD_RBAC_SEED: role `{}` names unknown permission `{name}`",
+                    r.name
+                )));
+            }
+        }
+        if !is_done(APPLIED_ROLE, &r.name) {
+            ensure_role(
+                txn,
                 &r.name,
                 &r.description,
                 r.is_default,
@@ -121,43 +191,53 @@ pub async fn apply<C: ConnectionTrait + TransactionTrait>(
                 r.idp_group.as_deref(),
             )
             .await?;
-            let mut ids = Vec::new();
-            for name in &r.permissions {
-                let p = permissions::Entity::find()
-                    .filter(permissions::Column::Name.eq(name.as_str()))
-                    .one(&txn)
-                    .await?
-                    .ok_or_else(|| {
-                        DbErr::Custom(format!(
-                            "KEYWARD_RBAC_SEED: role `{}` names unknown permission `{name}`",
-                            r.name
-                        ))
-                    })?;
-                ids.push(p.id);
+            mark_applied(txn, APPLIED_ROLE, &r.name).await?;
+        }
+        for name in &r.permissions {
+            let key = format!("{} {name}", r.name);
+            if is_done(APPLIED_ROLE_PERMISSION, &key) {
+                continue;
             }
-            if role.name != ADMIN_ROLE {
-                for id in ids {
-                    entity::role_permissions::Entity::insert(
-                        entity::role_permissions::ActiveModel {
-                            role_id: Set(role.id),
-                            permission_id: Set(id),
-                        },
-                    )
-                    .on_conflict(
-                        OnConflict::columns([
-                            entity::role_permissions::Column::RoleId,
-                            entity::role_permissions::Column::PermissionId,
-                        ])
-                        .do_nothing()
-                        .to_owned(),
-                    )
-                    .exec_without_returning(&txn)
-                    .await?;
-                }
+            mark_applied(txn, APPLIED_ROLE_PERMISSION, &key).await?;
+            if r.name == ADMIN_ROLE {
+                continue;
             }
+            // Deleted through the API since the file created them: the deletion wins.
+            let (Some(role), Some(perm)) = (
+                store::find_role_by_name(txn, &r.name).await?,
+                permission_by_name(txn, name).await?,
+            ) else {
+                tracing::warn!(role = %r.name, permission = %name,
+                    "KEYWARD_RBAC_SEED: the role or permission was deleted through the API; not re-created");
+                continue;
+            };
+            entity::role_permissions::Entity::insert(entity::role_permissions::ActiveModel {
+                role_id: Set(role.id),
+                permission_id: Set(perm.id),
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    entity::role_permissions::Column::RoleId,
+                    entity::role_permissions::Column::PermissionId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
         }
     }
-    txn.commit().await
+    Ok(())
+}
+
+async fn permission_by_name(
+    db: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<permissions::Model>, DbErr> {
+    permissions::Entity::find()
+        .filter(permissions::Column::Name.eq(name))
+        .one(db)
+        .await
 }
 
 async fn ensure_permission(
@@ -192,8 +272,9 @@ async fn ensure_role(
     idp_group: Option<&str>,
 ) -> Result<roles::Model, DbErr> {
     if let Some(existing) = store::find_role_by_name(db, name).await? {
-        // Built-ins keep what admins changed; seeded roles follow the file.
-        if built_in
+        // A built-in keeps what admins set, even when the seed file names it (`user`, `admin`): the file may
+        // only add permissions to `user`.
+        if existing.built_in
             || existing.description == description
                 && existing.idp_group.as_deref() == idp_group
                 && existing.is_default == is_default

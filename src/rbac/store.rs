@@ -6,9 +6,11 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::Utc;
 use entity::{permissions, role_permissions, roles, user_roles, users};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionSession,
-    TransactionTrait, sea_query::OnConflict,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, SqlErr, TransactionSession, TransactionTrait,
+    sea_query::{Expr, OnConflict, Query},
 };
 use uuid::Uuid;
 
@@ -28,6 +30,31 @@ pub enum StoreError {
     Forbidden(String),
     #[error(transparent)]
     Db(#[from] DbErr),
+}
+
+/// A unique index refused the write: someone else created the same name between our check and our insert.
+fn conflict_on_unique(err: DbErr, message: impl FnOnce() -> String) -> StoreError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(message()),
+        _ => StoreError::Db(err),
+    }
+}
+
+/// Serialises changes that could take `admin` from its last holder, so that two of them (say, two admins
+/// deactivating each other) cannot both pass the last-admin check. Call first in the transaction: a no-op
+/// write to the `admin` row takes its row lock on PostgreSQL and the database write lock on SQLite before
+/// anything is read, and PostgreSQL's READ COMMITTED then lets the later reads see what the previous holder
+/// committed.
+pub async fn lock_admin_changes(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    roles::Entity::update_many()
+        .col_expr(
+            roles::Column::UpdatedAt,
+            Expr::col(roles::Column::UpdatedAt),
+        )
+        .filter(roles::Column::Name.eq(ADMIN_ROLE))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> StoreError {
@@ -266,13 +293,10 @@ pub async fn create_role<C: ConnectionTrait + TransactionTrait>(
     // Unknown names are a 400 naming the field, before any permission question arises.
     let perm_ids = permission_ids(db, &new.permissions, "permissions").await?;
     check_no_escalation(actor, &new.permissions)?;
+    // No look-up first: the unique index decides, and writing first makes SQLite take its write lock before
+    // any read (a read first would make a racing transaction fail outright instead of waiting its turn).
+    let conflict = format!("a role named `{}` already exists", new.name);
     let txn = db.begin().await?;
-    if find_role_by_name(&txn, &new.name).await?.is_some() {
-        return Err(StoreError::Conflict(format!(
-            "a role named `{}` already exists",
-            new.name
-        )));
-    }
     let now = Utc::now();
     let role = roles::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -285,7 +309,8 @@ pub async fn create_role<C: ConnectionTrait + TransactionTrait>(
         updated_at: Set(now),
     }
     .insert(&txn)
-    .await?;
+    .await
+    .map_err(|e| conflict_on_unique(e, || conflict))?;
     link_permissions(&txn, role.id, &perm_ids).await?;
     txn.commit().await?;
     find_role(db, role.id).await
@@ -336,8 +361,17 @@ pub async fn update_role<C: ConnectionTrait + TransactionTrait>(
     if widens {
         // Making a role default or mapping it to a group hands its permissions to new people.
         check_no_escalation(actor, &current.permissions)?;
+        if current.role.name == ADMIN_ROLE && !actor.is_admin() {
+            return Err(StoreError::Forbidden(
+                "only an admin may hand out `admin`, which also holds permissions created later"
+                    .into(),
+            ));
+        }
     }
+    // Changing `admin`'s group mapping removes no grant by itself: provider grants change at each holder's
+    // next login, where `set_provider_roles` keeps the last admin's.
     let mut row = current.role.clone().into_active_model();
+    let mut new_name = None;
     if let Some(name) = patch.name
         && name != current.role.name
     {
@@ -352,7 +386,8 @@ pub async fn update_role<C: ConnectionTrait + TransactionTrait>(
                 "a role named `{name}` already exists"
             )));
         }
-        row.name = Set(name);
+        row.name = Set(name.clone());
+        new_name = Some(name);
     }
     if let Some(d) = patch.description {
         row.description = Set(d);
@@ -364,7 +399,14 @@ pub async fn update_role<C: ConnectionTrait + TransactionTrait>(
         row.idp_group = Set(g);
     }
     row.updated_at = Set(Utc::now());
-    row.update(db).await?;
+    row.update(db).await.map_err(|e| {
+        conflict_on_unique(e, || {
+            format!(
+                "a role named `{}` already exists",
+                new_name.unwrap_or_default()
+            )
+        })
+    })?;
     find_role(db, id).await
 }
 
@@ -437,7 +479,7 @@ pub async fn create_permission(
             "a permission named `{name}` already exists"
         )));
     }
-    Ok(permissions::ActiveModel {
+    permissions::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name.into()),
         description: Set(description.into()),
@@ -445,7 +487,8 @@ pub async fn create_permission(
         created_at: Set(Utc::now()),
     }
     .insert(db)
-    .await?)
+    .await
+    .map_err(|e| conflict_on_unique(e, || format!("a permission named `{name}` already exists")))
 }
 
 pub async fn delete_permission(
@@ -466,21 +509,23 @@ pub async fn delete_permission(
     Ok(perm)
 }
 
+/// `SELECT user_id FROM user_roles WHERE role_id = ?`: a subquery, because a role may have more holders than
+/// PostgreSQL takes bind parameters (65 535).
+pub fn holders_of(role_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(user_roles::Column::UserId)
+        .from(user_roles::Entity)
+        .and_where(user_roles::Column::RoleId.eq(role_id))
+        .to_owned()
+}
+
 /// Active users holding `admin`, from any source.
 pub async fn admin_holders(db: &impl ConnectionTrait) -> Result<BTreeSet<Uuid>, DbErr> {
     let Some(admin) = find_role_by_name(db, ADMIN_ROLE).await? else {
         return Ok(BTreeSet::new());
     };
-    let holders: Vec<Uuid> = user_roles::Entity::find()
-        .filter(user_roles::Column::RoleId.eq(admin.id))
-        .select_only()
-        .column(user_roles::Column::UserId)
-        .distinct()
-        .into_tuple()
-        .all(db)
-        .await?;
     Ok(users::Entity::find()
-        .filter(users::Column::Id.is_in(holders))
+        .filter(users::Column::Id.in_subquery(holders_of(admin.id)))
         .filter(users::Column::Active.eq(true))
         .all(db)
         .await?
@@ -489,7 +534,8 @@ pub async fn admin_holders(db: &impl ConnectionTrait) -> Result<BTreeSet<Uuid>, 
         .collect())
 }
 
-/// Refuses a change after which nobody active would hold `admin`.
+/// Refuses a change after which nobody active would hold `admin`. Call inside a transaction that took
+/// `lock_admin_changes` first, or the answer may be stale by the time of the write.
 pub async fn check_not_last_admin(
     db: &impl ConnectionTrait,
     user_id: Uuid,
@@ -511,15 +557,19 @@ pub async fn set_manual_roles<C: ConnectionTrait + TransactionTrait>(
     user_id: Uuid,
     names: &[String],
 ) -> Result<(), StoreError> {
-    let wanted: BTreeSet<&String> = names.iter().collect();
     let mut roles_by_name: HashMap<String, roles::Model> = HashMap::new();
-    for (i, name) in wanted.iter().enumerate() {
+    // The index is the one in the request, so a client can point at the offending entry.
+    for (i, name) in names.iter().enumerate() {
+        if roles_by_name.contains_key(name) {
+            continue;
+        }
         let role = find_role_by_name(db, name)
             .await?
             .ok_or_else(|| invalid(&format!("roles[{i}]"), format!("no role named `{name}`")))?;
         roles_by_name.insert(role.name.clone(), role);
     }
     let txn = db.begin().await?;
+    lock_admin_changes(&txn).await?;
     let current = user_roles::Entity::find()
         .filter(user_roles::Column::UserId.eq(user_id))
         .all(&txn)
@@ -536,6 +586,12 @@ pub async fn set_manual_roles<C: ConnectionTrait + TransactionTrait>(
         .collect();
     let added_perms = permissions_of_roles(&txn, &added).await?;
     check_no_escalation(actor, added_perms.values().flatten())?;
+    // Holding every permission that exists today is not enough: `admin` also holds those created later.
+    if added.iter().any(|r| r.name == ADMIN_ROLE) && !actor.is_admin() {
+        return Err(StoreError::Forbidden(
+            "only an admin may grant `admin`, which also holds permissions created later".into(),
+        ));
+    }
     let keep: BTreeSet<Uuid> = roles_by_name.values().map(|r| r.id).collect();
     let admin_kept = roles_by_name.contains_key(ADMIN_ROLE);
     if !admin_kept && let Some(admin) = find_role_by_name(&txn, ADMIN_ROLE).await? {
@@ -590,12 +646,15 @@ pub async fn grant(
 }
 
 /// Removes a manual grant; refuses to take `admin` from the last admin.
-pub async fn revoke_manual(
-    db: &impl ConnectionTrait,
+pub async fn revoke_manual<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     user_id: Uuid,
     role: &roles::Model,
 ) -> Result<bool, StoreError> {
+    let txn = db.begin().await?;
+    let db = &txn;
     if role.name == ADMIN_ROLE {
+        lock_admin_changes(db).await?;
         let via_provider = user_roles::Entity::find()
             .filter(user_roles::Column::UserId.eq(user_id))
             .filter(user_roles::Column::RoleId.eq(role.id))
@@ -613,6 +672,7 @@ pub async fn revoke_manual(
         .filter(user_roles::Column::Source.eq(SOURCE_MANUAL))
         .exec(db)
         .await?;
+    txn.commit().await?;
     Ok(deleted.rows_affected > 0)
 }
 
@@ -623,7 +683,7 @@ pub async fn set_provider_roles<C: ConnectionTrait + TransactionTrait>(
     user_id: Uuid,
     groups: &BTreeSet<String>,
 ) -> Result<bool, DbErr> {
-    let mapped: BTreeSet<Uuid> = roles::Entity::find()
+    let mut mapped: BTreeSet<Uuid> = roles::Entity::find()
         .filter(roles::Column::IdpGroup.is_not_null())
         .all(db)
         .await?
@@ -643,6 +703,30 @@ pub async fn set_provider_roles<C: ConnectionTrait + TransactionTrait>(
         return Ok(false);
     }
     let txn = db.begin().await?;
+    if let Some(admin) = find_role_by_name(&txn, ADMIN_ROLE).await?
+        && current.contains(&admin.id)
+        && !mapped.contains(&admin.id)
+    {
+        lock_admin_changes(&txn).await?;
+        let manual_admin = user_roles::Entity::find()
+            .filter(user_roles::Column::UserId.eq(user_id))
+            .filter(user_roles::Column::RoleId.eq(admin.id))
+            .filter(user_roles::Column::Source.eq(SOURCE_MANUAL))
+            .one(&txn)
+            .await?
+            .is_some();
+        let holders = admin_holders(&txn).await?;
+        if !manual_admin && holders.len() == 1 && holders.contains(&user_id) {
+            // Losing the last admin to a group change at the provider would leave nobody able to fix it
+            // through the API; the grant stays until another admin exists.
+            tracing::warn!(%user_id, "kept the provider grant of `admin`: this is the last active admin");
+            mapped.insert(admin.id);
+            if mapped == current {
+                txn.commit().await?;
+                return Ok(false);
+            }
+        }
+    }
     user_roles::Entity::delete_many()
         .filter(user_roles::Column::UserId.eq(user_id))
         .filter(user_roles::Column::Source.eq(SOURCE_PROVIDER))

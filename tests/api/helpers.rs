@@ -97,6 +97,17 @@ pub async fn spawn_sibling(app: &TestApp, settings: &[(&str, &str)]) -> TestApp 
     start_on(&vars, None, TestDb::shared(&app._db.url)).await
 }
 
+/// Three instances started at once on one new, empty database: nothing migrated or seeded before they race.
+pub async fn spawn_three_on_fresh_db(settings: &[(&str, &str)]) -> (TestApp, TestApp, TestApp) {
+    let db = TestDb::create().await;
+    let url = db.url.clone();
+    tokio::join!(
+        start_on(settings, None, db),
+        start_on(settings, None, TestDb::shared(&url)),
+        start_on(settings, None, TestDb::shared(&url)),
+    )
+}
+
 async fn start(settings: &[(&str, &str)], listener: Option<std::net::TcpListener>) -> TestApp {
     start_on(settings, listener, TestDb::create().await).await
 }

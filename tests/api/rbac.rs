@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, header, problem, spawn_app_with_idp, spawn_sibling},
+    helpers::{
+        TestApp, header, problem, spawn_app_with_idp, spawn_sibling, spawn_three_on_fresh_db,
+    },
     idp::{Layout, TestIdp},
     login::{api_token, assert_unauthorized, cookie_get, logged_in},
 };
@@ -558,12 +560,10 @@ async fn nobody_can_hand_out_what_they_do_not_hold() {
     for (method, path, body) in attempts {
         let resp = call(&app, Some(&bob), method, &path, Some(body)).await;
         assert_eq!(resp.status(), 403, "{method} {path}");
+        let p = problem(resp).await;
         assert!(
-            problem(resp).await["detail"]
-                .as_str()
-                .unwrap()
-                .contains("audit:read")
-                || path.contains("roles")
+            p["detail"].as_str().unwrap().contains("audit:read"),
+            "{method} {path}: {p}"
         );
     }
     // A role holding audit:read, made by the admin: bob can neither grant it nor make it default.
@@ -743,9 +743,16 @@ async fn built_ins_and_the_last_admin_are_protected() {
 async fn ending_sessions_and_deactivating_work_through_the_api() {
     let (app, _idp, admin) = with_admin(Layout::Keycloak, &[]).await;
     let bob_browser = logged_in(&app, "bob").await;
+    let bob_token = api_token(&app, &bob_browser).await;
     let bob_id = user_id(&app, &admin, "bob@example.com").await;
     assert_eq!(
         cookie_get(&app, &bob_browser, "/api/v1/me").await.status(),
+        200
+    );
+    assert_eq!(
+        call(&app, Some(&bob_token), "GET", "/api/v1/me", None)
+            .await
+            .status(),
         200
     );
     assert_eq!(
@@ -761,6 +768,22 @@ async fn ending_sessions_and_deactivating_work_through_the_api() {
         204
     );
     assert_unauthorized(cookie_get(&app, &bob_browser, "/api/v1/me").await, "ended").await;
+    // "Everywhere" includes the API tokens issued so far, though the token cache has seen this one.
+    assert_unauthorized(
+        call(&app, Some(&bob_token), "GET", "/api/v1/me", None).await,
+        "revoked",
+    )
+    .await;
+    // A token issued in the second of the revocation counts as revoked; a later login starts afresh.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let bob_again = logged_in(&app, "bob").await;
+    let new_token = api_token(&app, &bob_again).await;
+    assert_eq!(
+        call(&app, Some(&new_token), "GET", "/api/v1/me", None)
+            .await
+            .status(),
+        200
+    );
     let inactive = json_of(
         call(
             &app,
@@ -1017,21 +1040,25 @@ async fn a_change_on_one_instance_reaches_the_others_within_seconds() {
 
 #[tokio::test]
 async fn instances_starting_together_migrate_and_seed_one_database_safely() {
-    let (app, idp, _admin) = with_admin(Layout::Keycloak, &[]).await;
-    let settings = idp.keyward_settings();
-    let pairs: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let (a, b, c) = tokio::join!(
-        spawn_sibling(&app, &pairs),
-        spawn_sibling(&app, &pairs),
-        spawn_sibling(&app, &pairs)
-    );
-    for x in [&a, &b, &c] {
+    // A fresh, empty database: the instances race to create the schema and the built-ins.
+    let (app, b, c) = spawn_three_on_fresh_db(&[]).await;
+    for x in [&app, &b, &c] {
         assert_eq!(x.get("/readyz").await.status(), 200);
     }
-    use sea_orm::EntityTrait;
+    use sea_orm::{ConnectionTrait, EntityTrait};
+    let migrations = app
+        .state
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.state.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM seaql_migrations",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(migrations, 5);
     assert_eq!(
         entity::roles::Entity::find()
             .all(&app.state.db)
@@ -1105,6 +1132,109 @@ async fn the_seed_file_is_applied_idempotently() {
             .unwrap()
             .contains(&json!("invoices:approve"))
     );
+
+    // Each entry applies once: a permission taken from the seeded role through the API stays taken after a
+    // restart, while a pair added to the file later is applied.
+    let accountant_id = accountant["id"].as_str().unwrap().to_owned();
+    json_of(
+        call(
+            &app,
+            Some(&admin),
+            "PUT",
+            &format!("/api/v1/roles/{accountant_id}/permissions"),
+            Some(json!({"permissions": ["invoices:approve"]})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let _restarted = spawn_sibling(&app, &pairs).await;
+    let role = |name: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let id = role_id(app, &admin, name).await;
+            json_of(
+                call(
+                    app,
+                    Some(&admin),
+                    "GET",
+                    &format!("/api/v1/roles/{id}"),
+                    None,
+                )
+                .await,
+                200,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        role("accountant").await["permissions"],
+        json!(["invoices:approve"])
+    );
+    // Entries naming the built-ins change none of their flags; `user` only gains the listed permissions.
+    std::fs::write(
+        &path,
+        [
+            "permissions:",
+            "  - name: invoices:approve",
+            "    description: Approve invoices",
+            "  - name: invoices:read",
+            "roles:",
+            "  - name: accountant",
+            "    description: Books",
+            "    permissions: [invoices:approve, invoices:read, users:read]",
+            "    idp_group: users",
+            "  - name: user",
+            "    description: Hijacked",
+            "    is_default: false",
+            "    idp_group: everyone",
+            "    permissions: [invoices:read]",
+            "  - name: admin",
+            "    description: Hijacked",
+            "    idp_group: everyone",
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let _restarted = spawn_sibling(&app, &pairs).await;
+    assert_eq!(
+        role("accountant").await["permissions"],
+        json!(["invoices:approve", "users:read"])
+    );
+    let user = role("user").await;
+    assert_eq!(user["description"], "Every signed-in user");
+    assert_eq!(user["is_default"], true);
+    assert_eq!(user["idp_group"], Value::Null);
+    assert!(
+        user["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("invoices:read"))
+    );
+    let admin_role = role("admin").await;
+    assert_eq!(admin_role["description"], "Holds every permission");
+    assert_eq!(admin_role["idp_group"], Value::Null);
+    // A seeded role deleted through the API is not re-created.
+    assert_eq!(
+        call(
+            &app,
+            Some(&admin),
+            "DELETE",
+            &format!("/api/v1/roles/{accountant_id}"),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    let _restarted = spawn_sibling(&app, &pairs).await;
+    let roles = json_of(
+        call(&app, Some(&admin), "GET", "/api/v1/roles", None).await,
+        200,
+    )
+    .await;
+    assert_eq!(roles["total"], 2, "{roles}");
 
     // A broken seed file stops start-up with a message naming it.
     std::fs::write(&path, "roles:\n  - name: Not Valid\n").unwrap();
@@ -1186,4 +1316,261 @@ async fn the_cli_lists_grants_and_revokes_roles_for_running_instances() {
     // alice is now the only admin again, and the CLI keeps her one.
     let (ok, _, err) = cli(&["roles", "revoke", "alice@example.com", "admin"]);
     assert!(!ok && err.contains("last active admin"), "{err}");
+}
+
+#[tokio::test]
+async fn only_an_admin_hands_out_admin_even_to_someone_holding_every_permission() {
+    let (app, _idp, admin) = with_admin(Layout::Keycloak, &[]).await;
+    let all = [
+        "users:read",
+        "users:write",
+        "roles:read",
+        "roles:write",
+        "sync:read",
+        "sync:run",
+        "audit:read",
+    ];
+    json_of(
+        call(
+            &app,
+            Some(&admin),
+            "POST",
+            "/api/v1/roles",
+            Some(json!({"name": "everything", "permissions": all})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let bob = token_for(&app, "bob").await;
+    let bob_id = user_id(&app, &admin, "bob@example.com").await;
+    json_of(
+        call(
+            &app,
+            Some(&admin),
+            "PUT",
+            &format!("/api/v1/users/{bob_id}/roles"),
+            Some(json!({"roles": ["user", "everything"]})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let resp = call(
+        &app,
+        Some(&bob),
+        "PUT",
+        &format!("/api/v1/users/{bob_id}/roles"),
+        Some(json!({"roles": ["user", "everything", "admin"]})),
+    )
+    .await;
+    let p = problem(resp).await;
+    assert_eq!(p["status"], 403);
+    assert!(p["detail"].as_str().unwrap().contains("admin"), "{p}");
+    let admin_role = role_id(&app, &admin, "admin").await;
+    let resp = call(
+        &app,
+        Some(&bob),
+        "PATCH",
+        &format!("/api/v1/roles/{admin_role}"),
+        Some(json!({"idp_group": "users"})),
+    )
+    .await;
+    assert_eq!(problem(resp).await["status"], 403);
+    let me = json_of(call(&app, Some(&bob), "GET", "/api/v1/me", None).await, 200).await;
+    assert!(!me["roles"].as_array().unwrap().contains(&json!("admin")));
+    // Errors point at the entry in the request, duplicates and all.
+    let resp = call(
+        &app,
+        Some(&admin),
+        "PUT",
+        &format!("/api/v1/users/{bob_id}/roles"),
+        Some(json!({"roles": ["user", "user", "zzz-missing"]})),
+    )
+    .await;
+    let p = problem(resp).await;
+    assert_eq!(p["status"], 400);
+    assert!(p.to_string().contains("roles[2]"), "{p}");
+    // The PATCH mapping has the same bounds as the POST one.
+    let resp = call(
+        &app,
+        Some(&admin),
+        "PATCH",
+        &format!("/api/v1/roles/{admin_role}"),
+        Some(json!({"idp_group": ""})),
+    )
+    .await;
+    assert_eq!(problem(resp).await["status"], 400);
+}
+
+#[tokio::test]
+async fn the_last_admin_keeps_a_provider_mapped_admin_grant_when_leaving_the_group() {
+    let (app, idp, alice) = with_admin(Layout::Keycloak, &[]).await;
+    let admin_role = role_id(&app, &alice, "admin").await;
+    // Changing the mapping removes nobody's grant by itself.
+    json_of(
+        call(
+            &app,
+            Some(&alice),
+            "PATCH",
+            &format!("/api/v1/roles/{admin_role}"),
+            Some(json!({"idp_group": "users"})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let bob = token_for(&app, "bob").await;
+    let me = json_of(call(&app, Some(&bob), "GET", "/api/v1/me", None).await, 200).await;
+    assert!(
+        me["roles"].as_array().unwrap().contains(&json!("admin")),
+        "{me}"
+    );
+    // alice steps down; bob, an admin only through the provider, is now the last one.
+    let alice_id = user_id(&app, &alice, "alice@example.com").await;
+    json_of(
+        call(
+            &app,
+            Some(&alice),
+            "PUT",
+            &format!("/api/v1/users/{alice_id}/roles"),
+            Some(json!({"roles": ["user"]})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    idp.patch_user(
+        crate::idp::BOB_SUB,
+        json!({"groups": ["other"], "roles": []}),
+    )
+    .await;
+    let bob = token_for(&app, "bob").await;
+    let me = json_of(call(&app, Some(&bob), "GET", "/api/v1/me", None).await, 200).await;
+    assert!(
+        me["roles"].as_array().unwrap().contains(&json!("admin")),
+        "the last admin lost admin at login: {me}"
+    );
+}
+
+#[tokio::test]
+async fn racing_writes_end_in_conflicts_not_errors_and_leave_an_admin() {
+    let (app, _idp, alice) = with_admin(Layout::Keycloak, &[]).await;
+    let create = || {
+        call(
+            &app,
+            Some(&alice),
+            "POST",
+            "/api/v1/roles",
+            Some(json!({"name": "twin"})),
+        )
+    };
+    let statuses: Vec<u16> = futures_util::future::join_all((0..4).map(|_| create()))
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [201, 409].contains(s)),
+        "{statuses:?}"
+    );
+    let perm = || {
+        call(
+            &app,
+            Some(&alice),
+            "POST",
+            "/api/v1/permissions",
+            Some(json!({"name": "twin:perm"})),
+        )
+    };
+    let statuses: Vec<u16> = futures_util::future::join_all((0..4).map(|_| perm()))
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [201, 409].contains(s)),
+        "{statuses:?}"
+    );
+
+    // Two admins deactivating each other at once: one of them stays.
+    let zoe = token_for(&app, "zoe").await;
+    let zoe_id = user_id(&app, &alice, "zoe.angstrom@example.com").await;
+    let alice_id = user_id(&app, &alice, "alice@example.com").await;
+    json_of(
+        call(
+            &app,
+            Some(&alice),
+            "PUT",
+            &format!("/api/v1/users/{zoe_id}/roles"),
+            Some(json!({"roles": ["user", "admin"]})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let off = json!({"active": false});
+    let (zoe_path, alice_path) = (
+        format!("/api/v1/users/{zoe_id}"),
+        format!("/api/v1/users/{alice_id}"),
+    );
+    let (a, z) = tokio::join!(
+        call(&app, Some(&alice), "PATCH", &zoe_path, Some(off.clone())),
+        call(&app, Some(&zoe), "PATCH", &alice_path, Some(off.clone())),
+    );
+    let statuses = [a.status().as_u16(), z.status().as_u16()];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    let active_admins = keyward::rbac::store::admin_holders(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(active_admins.len(), 1);
+}
+
+#[tokio::test]
+async fn absurd_page_numbers_are_refused_not_crashed_on() {
+    let (app, _idp, admin) = with_admin(Layout::Keycloak, &[]).await;
+    for path in [
+        "/api/v1/roles",
+        "/api/v1/permissions",
+        "/api/v1/users",
+        "/api/v1/audit-events",
+        "/api/v1/sync/runs",
+    ] {
+        let resp = call(
+            &app,
+            Some(&admin),
+            "GET",
+            &format!("{path}?page=18446744073709551615&per_page=200"),
+            None,
+        )
+        .await;
+        assert_eq!(problem(resp).await["status"], 400, "{path}");
+        let last = json_of(
+            call(
+                &app,
+                Some(&admin),
+                "GET",
+                &format!("{path}?page=1000000&per_page=200"),
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(last["items"], json!([]), "{path}");
+    }
 }

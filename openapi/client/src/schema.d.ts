@@ -318,8 +318,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Ends every session of the user ("log out everywhere"). API tokens already issued stay valid until they
-         *     expire. Needs `users:write`.
+         * Ends every session of the user ("log out everywhere") and revokes the Keyward API tokens issued to them
+         *     so far (refused with 401 from then on; on other instances within about 2 s). Needs `users:write`.
          */
         delete: operations["endUserSessions"];
         options?: never;
