@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::directory::{
-    DirectoryError, DirectoryProvider, DirectoryUser, classify, non_empty, transport, with_retries,
+    DirectoryError, DirectoryProvider, DirectoryUser, Page, classify, non_empty, transport,
+    with_retries,
 };
 
 /// A user in Keycloak's `UserRepresentation`, the fields the sync reads.
@@ -162,48 +163,41 @@ impl KeycloakDirectory {
 }
 
 impl DirectoryProvider for KeycloakDirectory {
-    async fn next_page(&mut self) -> Result<Option<Vec<DirectoryUser>>, DirectoryError> {
+    async fn next_page(&mut self) -> Result<Option<Page>, DirectoryError> {
         if self.done {
             return Ok(None);
         }
-        if self.token.is_none() {
-            self.token = Some(
-                Self::fetch_token(
-                    &self.http,
-                    &self.token_url,
-                    &self.client_id,
-                    &self.client_secret,
-                )
-                .await?,
-            );
-        }
         let (http, url, first, max) = (&self.http, &self.users_url, self.first, self.page_size);
         let (token_url, id, secret) = (&self.token_url, &self.client_id, &self.client_secret);
-        let token = std::sync::Mutex::new(self.token.clone().unwrap_or_default());
+        let token = std::sync::Mutex::new(self.token.take());
         let token = &token;
         let page = with_retries("Keycloak user listing", |refresh| async move {
-            if refresh {
-                let fresh = Self::fetch_token(http, token_url, id, secret).await?;
-                if let Ok(mut t) = token.lock() {
-                    *t = fresh;
+            let held = if refresh {
+                None
+            } else {
+                token.lock().ok().and_then(|t| t.clone())
+            };
+            let current = match held {
+                Some(t) => t,
+                None => {
+                    let fresh = Self::fetch_token(http, token_url, id, secret).await?;
+                    if let Ok(mut t) = token.lock() {
+                        *t = Some(fresh.clone());
+                    }
+                    fresh
                 }
-            }
-            let current = token.lock().map(|t| t.clone()).unwrap_or_default();
+            };
             Self::get_page(http, url, &current, first, max).await
         })
         .await?;
-        self.token = token.lock().ok().map(|t| t.clone());
+        self.token = token.lock().ok().and_then(|t| t.clone());
         // Service accounts are not people; Keycloak leaves them out of the plain listing, but be sure.
-        let users: Vec<DirectoryUser> = page
-            .iter()
-            .filter(|u| {
-                !u.username
+        let (accounts, people): (Vec<KeycloakUser>, Vec<KeycloakUser>) =
+            page.iter().cloned().partition(|u| {
+                u.username
                     .as_deref()
                     .is_some_and(|n| n.starts_with("service-account-"))
-            })
-            .cloned()
-            .map(DirectoryUser::from)
-            .collect();
+            });
         if page.len() < self.page_size as usize {
             self.done = true;
         }
@@ -211,7 +205,10 @@ impl DirectoryProvider for KeycloakDirectory {
         if page.is_empty() {
             return Ok(None);
         }
-        Ok(Some(users))
+        Ok(Some(Page {
+            users: people.into_iter().map(DirectoryUser::from).collect(),
+            skipped: accounts.into_iter().map(|u| u.id).collect(),
+        }))
     }
 
     fn name(&self) -> &'static str {
