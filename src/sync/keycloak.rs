@@ -1,5 +1,6 @@
 //! Keycloak's Admin REST API: a service-account token by `client_credentials`, then
-//! `GET /admin/realms/{realm}/users?first=&max=` until a short page.
+//! `GET /admin/realms/{realm}/users?first=&max=` until a short page, then the service accounts
+//! (`username=service-account-`) the same way.
 
 use std::collections::HashMap;
 
@@ -75,9 +76,22 @@ pub struct KeycloakDirectory {
     client_secret: String,
     page_size: u32,
     first: u64,
-    done: bool,
+    phase: Phase,
     token: Option<String>,
 }
+
+/// Which listing the next page comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    People,
+    /// The plain listing leaves service accounts out, but their access tokens work as Bearer tokens and leave
+    /// local rows: they are listed (by Keycloak's reserved username prefix, a search that includes them) so
+    /// those rows count as present at the provider.
+    ServiceAccounts,
+    Done,
+}
+
+const SERVICE_ACCOUNT_PREFIX: &str = "service-account-";
 
 impl KeycloakDirectory {
     /// `base` is the server URL (with any path prefix, e.g. `/auth` on old installs), `realm` the realm name.
@@ -98,7 +112,7 @@ impl KeycloakDirectory {
             client_secret,
             page_size,
             first: 0,
-            done: false,
+            phase: Phase::People,
             token: None,
         }
     }
@@ -138,16 +152,23 @@ impl KeycloakDirectory {
         token: &str,
         first: u64,
         max: u32,
+        phase: Phase,
     ) -> Result<Vec<KeycloakUser>, DirectoryError> {
-        let what = format!("Keycloak users first={first} max={max}");
+        let mut query = vec![("first", first.to_string()), ("max", max.to_string())];
+        if phase == Phase::ServiceAccounts {
+            query.push(("username", SERVICE_ACCOUNT_PREFIX.into()));
+            query.push(("briefRepresentation", "true".into()));
+        } else {
+            query.push(("briefRepresentation", "false".into()));
+        }
+        let what = match phase {
+            Phase::ServiceAccounts => format!("Keycloak service accounts first={first} max={max}"),
+            _ => format!("Keycloak users first={first} max={max}"),
+        };
         let resp = http
             .get(url)
             .bearer_auth(token)
-            .query(&[
-                ("first", first.to_string()),
-                ("max", max.to_string()),
-                ("briefRepresentation", "false".into()),
-            ])
+            .query(&query)
             .send()
             .await
             .map_err(|e| transport(e, &what))?;
@@ -164,7 +185,8 @@ impl KeycloakDirectory {
 
 impl DirectoryProvider for KeycloakDirectory {
     async fn next_page(&mut self) -> Result<Option<Page>, DirectoryError> {
-        if self.done {
+        let phase = self.phase;
+        if phase == Phase::Done {
             return Ok(None);
         }
         let (http, url, first, max) = (&self.http, &self.users_url, self.first, self.page_size);
@@ -187,26 +209,35 @@ impl DirectoryProvider for KeycloakDirectory {
                     fresh
                 }
             };
-            Self::get_page(http, url, &current, first, max).await
+            Self::get_page(http, url, &current, first, max, phase).await
         })
         .await?;
         self.token = token.lock().ok().and_then(|t| t.clone());
-        // Service accounts are not people; Keycloak leaves them out of the plain listing, but be sure.
+        // Service accounts are not people: the plain listing should hold none, and the search for them may
+        // match other usernames containing the prefix.
         let (accounts, people): (Vec<KeycloakUser>, Vec<KeycloakUser>) =
             page.iter().cloned().partition(|u| {
                 u.username
                     .as_deref()
-                    .is_some_and(|n| n.starts_with("service-account-"))
+                    .is_some_and(|n| n.starts_with(SERVICE_ACCOUNT_PREFIX))
             });
         if page.len() < self.page_size as usize {
-            self.done = true;
+            self.phase = match phase {
+                Phase::People => Phase::ServiceAccounts,
+                _ => Phase::Done,
+            };
+            self.first = 0;
+        } else {
+            self.first += page.len() as u64;
         }
-        self.first += page.len() as u64;
-        if page.is_empty() {
+        if page.is_empty() && self.phase == Phase::Done {
             return Ok(None);
         }
         Ok(Some(Page {
-            users: people.into_iter().map(DirectoryUser::from).collect(),
+            users: match phase {
+                Phase::People => people.into_iter().map(DirectoryUser::from).collect(),
+                _ => Vec::new(),
+            },
             skipped: accounts.into_iter().map(|u| u.id).collect(),
         }))
     }

@@ -482,7 +482,10 @@ impl Syncer {
                 .await
                 .map_err(|e| format!("database: {e}"))?;
             counts.database_time += working.elapsed();
-            counts.pages += 1;
+            // Pages of service accounts only (Keycloak lists them apart) are not pages of users.
+            if !page.users.is_empty() {
+                counts.pages += 1;
+            }
             counts.seen += page.users.len() as i64;
             counts.updated += applied.updated;
             counts.created += applied.created;

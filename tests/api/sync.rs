@@ -598,6 +598,36 @@ async fn a_service_account_known_locally_is_neither_missing_nor_updated() {
 }
 
 #[tokio::test]
+async fn a_keycloak_service_account_known_locally_is_not_missing() {
+    // Keycloak's plain listing leaves service accounts out; their tokens still work as Bearer tokens.
+    const REPORTS_SUB: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    let (app, idp, admin) =
+        admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "2")], &[]).await;
+    idp.upsert_user(json!({
+        "sub": REPORTS_SUB,
+        "username": "service-account-reports",
+        "email_verified": false,
+        "groups": [],
+        "roles": [],
+        "type": "service_account",
+        "enabled": true
+    }))
+    .await;
+    insert_user(&app, REPORTS_SUB, "reports (from its token)").await;
+    let run = sync(&app, &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["deactivated"], 0, "{run}");
+    assert_eq!(run["seen"], 5, "people only: {run}");
+    assert_eq!(run["pages"], 3, "pages of people only: {run}");
+    let account = user(&app, REPORTS_SUB).await;
+    assert!(account.active);
+    assert_eq!(
+        account.display_name.as_deref(),
+        Some("reports (from its token)")
+    );
+}
+
+#[tokio::test]
 async fn a_run_that_loses_its_lease_fails_and_deactivates_nobody() {
     let (app, idp, admin) =
         admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "1")], &[]).await;
