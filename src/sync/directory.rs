@@ -44,6 +44,12 @@ pub trait DirectoryProvider: Send {
 
     /// Which provider this is, for logs and metrics.
     fn name(&self) -> &'static str;
+
+    /// How many people the provider counted before listing them, when it can say: a complete listing that
+    /// held fewer came up short, and must not decide who is missing.
+    fn expected(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Waits between tries: 3 tries in all.

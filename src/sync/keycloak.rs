@@ -2,7 +2,7 @@
 //! `GET /admin/realms/{realm}/users?first=&max=` until a short page, then the service accounts
 //! (`username=service-account-`) the same way.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, future::Future};
 
 use serde::Deserialize;
 
@@ -78,6 +78,8 @@ pub struct KeycloakDirectory {
     first: u64,
     phase: Phase,
     token: Option<String>,
+    /// How many people Keycloak counted before the listing began.
+    expected: Option<u64>,
 }
 
 /// Which listing the next page comes from.
@@ -114,6 +116,7 @@ impl KeycloakDirectory {
             first: 0,
             phase: Phase::People,
             token: None,
+            expected: None,
         }
     }
 
@@ -146,10 +149,71 @@ impl KeycloakDirectory {
             .map_err(|e| DirectoryError::Fatal(format!("{what}: {}", e.without_url())))
     }
 
+    /// `GET …/users/count`: people only, service accounts not counted (as in the plain listing).
+    async fn get_count(
+        http: reqwest::Client,
+        url: String,
+        token: String,
+    ) -> Result<u64, DirectoryError> {
+        let what = "Keycloak user count";
+        let resp = http
+            .get(format!("{url}/count"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| transport(e, what))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(classify(status, &body, what));
+        }
+        resp.json::<u64>()
+            .await
+            .map_err(|e| DirectoryError::Transient(format!("{what}: {}", e.without_url())))
+    }
+
+    /// One admin API call with retries, fetching the admin token first when there is none yet and again,
+    /// once, after a 401.
+    async fn authorized<T, F, Fut>(&mut self, what: &str, request: F) -> Result<T, DirectoryError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, DirectoryError>>,
+    {
+        let (http, token_url, id, secret) = (
+            &self.http,
+            &self.token_url,
+            &self.client_id,
+            &self.client_secret,
+        );
+        let token = std::sync::Mutex::new(self.token.take());
+        let (token, request) = (&token, &request);
+        let result = with_retries(what, |refresh| async move {
+            let held = if refresh {
+                None
+            } else {
+                token.lock().ok().and_then(|t| t.clone())
+            };
+            let current = match held {
+                Some(t) => t,
+                None => {
+                    let fresh = Self::fetch_token(http, token_url, id, secret).await?;
+                    if let Ok(mut t) = token.lock() {
+                        *t = Some(fresh.clone());
+                    }
+                    fresh
+                }
+            };
+            request(current).await
+        })
+        .await;
+        self.token = token.lock().ok().and_then(|t| t.clone());
+        result
+    }
+
     async fn get_page(
-        http: &reqwest::Client,
-        url: &str,
-        token: &str,
+        http: reqwest::Client,
+        url: String,
+        token: String,
         first: u64,
         max: u32,
         phase: Phase,
@@ -166,7 +230,7 @@ impl KeycloakDirectory {
             _ => format!("Keycloak users first={first} max={max}"),
         };
         let resp = http
-            .get(url)
+            .get(&url)
             .bearer_auth(token)
             .query(&query)
             .send()
@@ -189,30 +253,27 @@ impl DirectoryProvider for KeycloakDirectory {
         if phase == Phase::Done {
             return Ok(None);
         }
-        let (http, url, first, max) = (&self.http, &self.users_url, self.first, self.page_size);
-        let (token_url, id, secret) = (&self.token_url, &self.client_id, &self.client_secret);
-        let token = std::sync::Mutex::new(self.token.take());
-        let token = &token;
-        let page = with_retries("Keycloak user listing", |refresh| async move {
-            let held = if refresh {
-                None
-            } else {
-                token.lock().ok().and_then(|t| t.clone())
-            };
-            let current = match held {
-                Some(t) => t,
-                None => {
-                    let fresh = Self::fetch_token(http, token_url, id, secret).await?;
-                    if let Ok(mut t) = token.lock() {
-                        *t = Some(fresh.clone());
-                    }
-                    fresh
-                }
-            };
-            Self::get_page(http, url, &current, first, max, phase).await
-        })
-        .await?;
-        self.token = token.lock().ok().and_then(|t| t.clone());
+        let (http, url, first, max) = (
+            self.http.clone(),
+            self.users_url.clone(),
+            self.first,
+            self.page_size,
+        );
+        if phase == Phase::People && first == 0 && self.expected.is_none() {
+            // Counted before the listing: a user deleted meanwhile shifts later pages so that someone is
+            // skipped, and only a count taken before notices.
+            let count = self
+                .authorized("Keycloak user count", |token| {
+                    Self::get_count(http.clone(), url.clone(), token)
+                })
+                .await?;
+            self.expected = Some(count);
+        }
+        let page = self
+            .authorized("Keycloak user listing", |token| {
+                Self::get_page(http.clone(), url.clone(), token, first, max, phase)
+            })
+            .await?;
         // Service accounts are not people: the plain listing should hold none, and the search for them may
         // match other usernames containing the prefix.
         let (accounts, people): (Vec<KeycloakUser>, Vec<KeycloakUser>) =
@@ -244,5 +305,9 @@ impl DirectoryProvider for KeycloakDirectory {
 
     fn name(&self) -> &'static str {
         "keycloak"
+    }
+
+    fn expected(&self) -> Option<u64> {
+        self.expected
     }
 }

@@ -164,6 +164,13 @@ impl Directory {
             Self::Authentik(d) => d.name(),
         }
     }
+
+    fn expected(&self) -> Option<u64> {
+        match self {
+            Self::Keycloak(d) => d.expected(),
+            Self::Authentik(d) => d.expected(),
+        }
+    }
 }
 
 pub struct Syncer {
@@ -445,6 +452,8 @@ impl Syncer {
         let mut directory = self.directory().map_err(|e| e.to_string())?;
         let issuer = self.issuer.clone().ok_or("login is not configured")?;
         let mut seen: HashSet<String> = HashSet::new();
+        // Distinct people listed (`seen` also holds skipped service accounts).
+        let mut people: u64 = 0;
         let mut disabled: Vec<Uuid> = Vec::new();
         let mut last_progress = Instant::now();
         // The lease was taken when the run was recorded.
@@ -490,7 +499,11 @@ impl Syncer {
             counts.updated += applied.updated;
             counts.created += applied.created;
             disabled.extend(applied.disabled);
-            seen.extend(page.users.into_iter().map(|u| u.subject));
+            for u in page.users {
+                if seen.insert(u.subject) {
+                    people += 1;
+                }
+            }
             seen.extend(page.skipped);
             tracing::info!(run = %run_id, page = counts.pages, seen = counts.seen, updated = counts.updated,
                 created = counts.created, "sync page committed");
@@ -502,6 +515,14 @@ impl Syncer {
                 last_progress = Instant::now();
                 last_renewal = last_progress;
             }
+        }
+        if let Some(expected) = directory.expected()
+            && people < expected
+        {
+            return Err(format!(
+                "the provider counted {expected} users but listed {people}; deactivating nobody \
+                 (users deleted during the listing do this; the next run completes)"
+            ));
         }
         let working = Instant::now();
         // Deactivating while another instance syncs would act on a listing it no longer owns.

@@ -707,3 +707,45 @@ async fn an_expired_lease_is_taken_over_and_its_run_closed() {
     );
     assert!(old["finished_at"].is_string(), "{old}");
 }
+
+#[tokio::test]
+async fn a_listing_shorter_than_the_providers_count_deactivates_nobody() {
+    let (app, idp, admin) =
+        admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "2")], &[]).await;
+    let _zoe = logged_in(&app, "zoe").await;
+    idp.set_faults(json!({"slow_ms": 400})).await;
+    idp.reset_stats().await;
+    let location = start(&app, &admin).await;
+    // Once the first page (alice, bob) is out and the second is asked for, bob is deleted: the second page
+    // starts one place later and zoe, third, is never listed.
+    let asked = Instant::now();
+    while idp.stats().await["admin_list_pages"]["1"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(asked.elapsed() < Duration::from_secs(10), "no second page");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    idp.delete_user(BOB_SUB).await;
+    let run = wait_for(&app, &admin, &location).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("counted 5 users but listed 4"),
+        "{run}"
+    );
+    assert_eq!(run["deactivated"], 0);
+    assert!(
+        user(&app, ZOE_SUB).await.active,
+        "zoe was skipped, not gone"
+    );
+
+    // The next run lists everyone who is left.
+    idp.set_faults(json!({"slow_ms": null})).await;
+    let run = sync(&app, &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(user(&app, ZOE_SUB).await.active);
+}
