@@ -471,6 +471,27 @@ fn sync_settings<F: Fn(&str) -> Option<String>>(
             expected: "the provider's base URL, such as https://keycloak.internal:8443".into(),
         })?),
     };
+    let admin_client_id = vars.get("KEYWARD_IDP_ADMIN_CLIENT_ID");
+    let admin_client_secret = vars.get("KEYWARD_IDP_ADMIN_CLIENT_SECRET");
+    // Half a pair would pair one client with the other's secret (the login client's), which the provider
+    // refuses only when the first sync runs.
+    match (&admin_client_id, &admin_client_secret) {
+        (Some(_), None) => {
+            return Err(ConfigError {
+                var: "KEYWARD_IDP_ADMIN_CLIENT_SECRET",
+                value: String::new(),
+                expected: "the admin client's secret, since KEYWARD_IDP_ADMIN_CLIENT_ID is set (set both or neither)".into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError {
+                var: "KEYWARD_IDP_ADMIN_CLIENT_ID",
+                value: String::new(),
+                expected: "the admin client's id, since KEYWARD_IDP_ADMIN_CLIENT_SECRET is set (set both or neither)".into(),
+            });
+        }
+        _ => {}
+    }
     Ok(SyncSettings {
         enabled: vars.boolean("KEYWARD_SYNC_ENABLED", true)?,
         schedule,
@@ -479,8 +500,8 @@ fn sync_settings<F: Fn(&str) -> Option<String>>(
         on_startup: vars.boolean("KEYWARD_SYNC_ON_STARTUP", false)?,
         page_size,
         admin_url,
-        admin_client_id: vars.get("KEYWARD_IDP_ADMIN_CLIENT_ID"),
-        admin_client_secret: vars.get("KEYWARD_IDP_ADMIN_CLIENT_SECRET"),
+        admin_client_id,
+        admin_client_secret,
         admin_token: vars.get("KEYWARD_IDP_ADMIN_TOKEN"),
     })
 }
@@ -722,6 +743,21 @@ mod tests {
         ] {
             assert_eq!(config(&[(var, value)]).unwrap_err().var, var, "{value}");
         }
+        let err = config(&[("KEYWARD_IDP_ADMIN_CLIENT_ID", "keyward-sync")]).unwrap_err();
+        assert_eq!(err.var, "KEYWARD_IDP_ADMIN_CLIENT_SECRET");
+        assert!(err.to_string().contains("set both or neither"), "{err}");
+        let err = config(&[("KEYWARD_IDP_ADMIN_CLIENT_SECRET", "s3cret")]).unwrap_err();
+        assert_eq!(err.var, "KEYWARD_IDP_ADMIN_CLIENT_ID");
+        assert!(
+            !err.to_string().contains("s3cret"),
+            "the secret is not echoed"
+        );
+        let c = config(&[
+            ("KEYWARD_IDP_ADMIN_CLIENT_ID", "keyward-sync"),
+            ("KEYWARD_IDP_ADMIN_CLIENT_SECRET", "s3cret"),
+        ])
+        .unwrap();
+        assert_eq!(c.sync.admin_client_id.as_deref(), Some("keyward-sync"));
         let c = config(&[("KEYWARD_SYNC_TIMEZONE", "Europe/Berlin")]).unwrap();
         assert_eq!(c.sync.timezone, chrono_tz::Europe::Berlin);
         assert_eq!(c.sync.schedule, "0 0 3 * * *");

@@ -4,7 +4,8 @@
 use serde::Deserialize;
 
 use super::directory::{
-    DirectoryError, DirectoryProvider, DirectoryUser, classify, non_empty, transport, with_retries,
+    DirectoryError, DirectoryProvider, DirectoryUser, Page, classify, non_empty, transport,
+    with_retries,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,7 +122,7 @@ impl AuthentikDirectory {
 }
 
 impl DirectoryProvider for AuthentikDirectory {
-    async fn next_page(&mut self) -> Result<Option<Vec<DirectoryUser>>, DirectoryError> {
+    async fn next_page(&mut self) -> Result<Option<Page>, DirectoryError> {
         if self.next == 0 {
             return Ok(None);
         }
@@ -142,13 +143,14 @@ impl DirectoryProvider for AuthentikDirectory {
         } else {
             0
         };
-        Ok(Some(
-            resp.results
-                .into_iter()
-                .filter(|u| !u.is_service_account())
-                .map(DirectoryUser::from)
-                .collect(),
-        ))
+        let (accounts, people): (Vec<AuthentikUser>, Vec<AuthentikUser>) = resp
+            .results
+            .into_iter()
+            .partition(AuthentikUser::is_service_account);
+        Ok(Some(Page {
+            users: people.into_iter().map(DirectoryUser::from).collect(),
+            skipped: accounts.into_iter().map(|u| u.uid).collect(),
+        }))
     }
 
     fn name(&self) -> &'static str {

@@ -29,34 +29,79 @@ pub enum DirectoryError {
     Fatal(String),
 }
 
+/// One page of the listing.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub users: Vec<DirectoryUser>,
+    /// Subjects the provider listed but the sync leaves alone (service accounts). They exist at the provider,
+    /// so a local row for one (made when its token was used as a Bearer) is not "missing" from the listing.
+    pub skipped: Vec<String>,
+}
+
 /// Streams the provider's users, one page per call, `None` after the last page.
 pub trait DirectoryProvider: Send {
-    fn next_page(
-        &mut self,
-    ) -> impl Future<Output = Result<Option<Vec<DirectoryUser>>, DirectoryError>> + Send;
+    fn next_page(&mut self) -> impl Future<Output = Result<Option<Page>, DirectoryError>> + Send;
 
     /// Which provider this is, for logs and metrics.
     fn name(&self) -> &'static str;
+
+    /// How many people the provider counted before listing them, when it can say: a complete listing that
+    /// held fewer came up short, and must not decide who is missing.
+    fn expected(&self) -> Option<u64> {
+        None
+    }
 }
 
-/// Tries a provider call up to 3 times (backoff 0.5 s, then 2 s: under 10 s in all). After a 401 the call is
-/// made once more with `true`, telling it to fetch a new admin token first.
-pub async fn with_retries<T, F, Fut>(what: &str, mut call: F) -> Result<T, DirectoryError>
+/// Waits between tries: 3 tries in all.
+const BACKOFF: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(2)];
+/// Every try of one call, backoff included, ends within this. It keeps one page far inside the sync lease's
+/// lifetime, whatever the HTTP client's own timeout.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Tries a provider call up to 3 times with backoff, all within [`DEADLINE`]. After a 401 the next try is
+/// made with `true`, telling it to fetch a new admin token first; that happens at most once per call.
+pub async fn with_retries<T, F, Fut>(what: &str, call: F) -> Result<T, DirectoryError>
 where
     F: FnMut(bool) -> Fut,
     Fut: Future<Output = Result<T, DirectoryError>>,
 {
-    const BACKOFF: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(2)];
+    with_retries_within(what, DEADLINE, call).await
+}
+
+async fn with_retries_within<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    mut call: F,
+) -> Result<T, DirectoryError>
+where
+    F: FnMut(bool) -> Fut,
+    Fut: Future<Output = Result<T, DirectoryError>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
     let mut refresh = false;
+    let mut refreshed = false;
     let mut attempt = 0;
     loop {
-        match call(refresh).await {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(result) = tokio::time::timeout(left, call(refresh)).await else {
+            return Err(DirectoryError::Transient(format!(
+                "{what}: no answer within {} s (all tries)",
+                deadline.as_secs_f64()
+            )));
+        };
+        refresh = false;
+        match result {
             Ok(v) => return Ok(v),
-            Err(DirectoryError::Unauthorized(why)) if !refresh => {
+            Err(DirectoryError::Unauthorized(why)) if !refreshed => {
                 tracing::info!(%why, "{what}: admin token refused; fetching a new one");
                 refresh = true;
+                refreshed = true;
             }
-            Err(DirectoryError::Transient(why)) if attempt < BACKOFF.len() => {
+            Err(DirectoryError::Transient(why))
+                if attempt < BACKOFF.len()
+                    && until.saturating_duration_since(tokio::time::Instant::now())
+                        > BACKOFF[attempt] =>
+            {
                 tracing::warn!(%why, attempt = attempt + 1, "{what} failed; retrying");
                 tokio::time::sleep(BACKOFF[attempt]).await;
                 attempt += 1;
@@ -86,4 +131,70 @@ pub fn transport(e: reqwest::Error, what: &str) -> DirectoryError {
 /// Empty strings are absent values.
 pub fn non_empty(s: Option<String>) -> Option<String> {
     s.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::{Arc, Mutex},
+        time::Instant,
+    };
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_token_is_fetched_once_per_call_however_many_tries_follow() {
+        let refreshes = Arc::new(Mutex::new(Vec::new()));
+        let log = refreshes.clone();
+        let mut answers = vec![
+            DirectoryError::Unauthorized("401".into()),
+            DirectoryError::Transient("502".into()),
+            DirectoryError::Unauthorized("401 again".into()),
+        ]
+        .into_iter();
+        let result = with_retries("test", |refresh| {
+            log.lock().unwrap().push(refresh);
+            let answer = answers.next();
+            async move { answer.map_or(Ok(()), Err) }
+        })
+        .await;
+        assert!(
+            matches!(result, Err(DirectoryError::Unauthorized(_))),
+            "a second 401 ends the call: {result:?}"
+        );
+        assert_eq!(*refreshes.lock().unwrap(), [false, true, false]);
+    }
+
+    #[tokio::test]
+    async fn tries_and_backoff_end_within_the_deadline() {
+        let calls = Arc::new(Mutex::new(0));
+        let count = calls.clone();
+        let started = Instant::now();
+        // A provider that never answers: the deadline cuts the first try short.
+        let result: Result<(), _> = with_retries_within("test", Duration::from_millis(300), |_| {
+            *count.lock().unwrap() += 1;
+            std::future::pending()
+        })
+        .await;
+        assert!(matches!(result, Err(DirectoryError::Transient(_))));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(*calls.lock().unwrap(), 1);
+
+        // Slow failures: the 2 s backoff before a third try would outlast the deadline, so none starts.
+        let started = Instant::now();
+        let tries = Arc::new(Mutex::new(0));
+        let count = tries.clone();
+        let result: Result<(), _> =
+            with_retries_within("test", Duration::from_millis(1000), |_| {
+                *count.lock().unwrap() += 1;
+                async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Err(DirectoryError::Transient("503".into()))
+                }
+            })
+            .await;
+        assert!(matches!(result, Err(DirectoryError::Transient(_))));
+        assert_eq!(*tries.lock().unwrap(), 2);
+        assert!(started.elapsed() < Duration::from_millis(1500));
+    }
 }

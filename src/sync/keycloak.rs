@@ -1,12 +1,14 @@
 //! Keycloak's Admin REST API: a service-account token by `client_credentials`, then
-//! `GET /admin/realms/{realm}/users?first=&max=` until a short page.
+//! `GET /admin/realms/{realm}/users?first=&max=` until a short page, then the service accounts
+//! (`username=service-account-`) the same way.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, future::Future};
 
 use serde::Deserialize;
 
 use super::directory::{
-    DirectoryError, DirectoryProvider, DirectoryUser, classify, non_empty, transport, with_retries,
+    DirectoryError, DirectoryProvider, DirectoryUser, Page, classify, non_empty, transport,
+    with_retries,
 };
 
 /// A user in Keycloak's `UserRepresentation`, the fields the sync reads.
@@ -74,9 +76,24 @@ pub struct KeycloakDirectory {
     client_secret: String,
     page_size: u32,
     first: u64,
-    done: bool,
+    phase: Phase,
     token: Option<String>,
+    /// How many people Keycloak counted before the listing began.
+    expected: Option<u64>,
 }
+
+/// Which listing the next page comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    People,
+    /// The plain listing leaves service accounts out, but their access tokens work as Bearer tokens and leave
+    /// local rows: they are listed (by Keycloak's reserved username prefix, a search that includes them) so
+    /// those rows count as present at the provider.
+    ServiceAccounts,
+    Done,
+}
+
+const SERVICE_ACCOUNT_PREFIX: &str = "service-account-";
 
 impl KeycloakDirectory {
     /// `base` is the server URL (with any path prefix, e.g. `/auth` on old installs), `realm` the realm name.
@@ -97,8 +114,9 @@ impl KeycloakDirectory {
             client_secret,
             page_size,
             first: 0,
-            done: false,
+            phase: Phase::People,
             token: None,
+            expected: None,
         }
     }
 
@@ -131,22 +149,90 @@ impl KeycloakDirectory {
             .map_err(|e| DirectoryError::Fatal(format!("{what}: {}", e.without_url())))
     }
 
+    /// `GET …/users/count`: people only, service accounts not counted (as in the plain listing).
+    async fn get_count(
+        http: reqwest::Client,
+        url: String,
+        token: String,
+    ) -> Result<u64, DirectoryError> {
+        let what = "Keycloak user count";
+        let resp = http
+            .get(format!("{url}/count"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| transport(e, what))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(classify(status, &body, what));
+        }
+        resp.json::<u64>()
+            .await
+            .map_err(|e| DirectoryError::Transient(format!("{what}: {}", e.without_url())))
+    }
+
+    /// One admin API call with retries, fetching the admin token first when there is none yet and again,
+    /// once, after a 401.
+    async fn authorized<T, F, Fut>(&mut self, what: &str, request: F) -> Result<T, DirectoryError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, DirectoryError>>,
+    {
+        let (http, token_url, id, secret) = (
+            &self.http,
+            &self.token_url,
+            &self.client_id,
+            &self.client_secret,
+        );
+        let token = std::sync::Mutex::new(self.token.take());
+        let (token, request) = (&token, &request);
+        let result = with_retries(what, |refresh| async move {
+            let held = if refresh {
+                None
+            } else {
+                token.lock().ok().and_then(|t| t.clone())
+            };
+            let current = match held {
+                Some(t) => t,
+                None => {
+                    let fresh = Self::fetch_token(http, token_url, id, secret).await?;
+                    if let Ok(mut t) = token.lock() {
+                        *t = Some(fresh.clone());
+                    }
+                    fresh
+                }
+            };
+            request(current).await
+        })
+        .await;
+        self.token = token.lock().ok().and_then(|t| t.clone());
+        result
+    }
+
     async fn get_page(
-        http: &reqwest::Client,
-        url: &str,
-        token: &str,
+        http: reqwest::Client,
+        url: String,
+        token: String,
         first: u64,
         max: u32,
+        phase: Phase,
     ) -> Result<Vec<KeycloakUser>, DirectoryError> {
-        let what = format!("Keycloak users first={first} max={max}");
+        let mut query = vec![("first", first.to_string()), ("max", max.to_string())];
+        if phase == Phase::ServiceAccounts {
+            query.push(("username", SERVICE_ACCOUNT_PREFIX.into()));
+            query.push(("briefRepresentation", "true".into()));
+        } else {
+            query.push(("briefRepresentation", "false".into()));
+        }
+        let what = match phase {
+            Phase::ServiceAccounts => format!("Keycloak service accounts first={first} max={max}"),
+            _ => format!("Keycloak users first={first} max={max}"),
+        };
         let resp = http
-            .get(url)
+            .get(&url)
             .bearer_auth(token)
-            .query(&[
-                ("first", first.to_string()),
-                ("max", max.to_string()),
-                ("briefRepresentation", "false".into()),
-            ])
+            .query(&query)
             .send()
             .await
             .map_err(|e| transport(e, &what))?;
@@ -162,59 +248,66 @@ impl KeycloakDirectory {
 }
 
 impl DirectoryProvider for KeycloakDirectory {
-    async fn next_page(&mut self) -> Result<Option<Vec<DirectoryUser>>, DirectoryError> {
-        if self.done {
+    async fn next_page(&mut self) -> Result<Option<Page>, DirectoryError> {
+        let phase = self.phase;
+        if phase == Phase::Done {
             return Ok(None);
         }
-        if self.token.is_none() {
-            self.token = Some(
-                Self::fetch_token(
-                    &self.http,
-                    &self.token_url,
-                    &self.client_id,
-                    &self.client_secret,
-                )
-                .await?,
-            );
+        let (http, url, first, max) = (
+            self.http.clone(),
+            self.users_url.clone(),
+            self.first,
+            self.page_size,
+        );
+        if phase == Phase::People && first == 0 && self.expected.is_none() {
+            // Counted before the listing: a user deleted meanwhile shifts later pages so that someone is
+            // skipped, and only a count taken before notices.
+            let count = self
+                .authorized("Keycloak user count", |token| {
+                    Self::get_count(http.clone(), url.clone(), token)
+                })
+                .await?;
+            self.expected = Some(count);
         }
-        let (http, url, first, max) = (&self.http, &self.users_url, self.first, self.page_size);
-        let (token_url, id, secret) = (&self.token_url, &self.client_id, &self.client_secret);
-        let token = std::sync::Mutex::new(self.token.clone().unwrap_or_default());
-        let token = &token;
-        let page = with_retries("Keycloak user listing", |refresh| async move {
-            if refresh {
-                let fresh = Self::fetch_token(http, token_url, id, secret).await?;
-                if let Ok(mut t) = token.lock() {
-                    *t = fresh;
-                }
-            }
-            let current = token.lock().map(|t| t.clone()).unwrap_or_default();
-            Self::get_page(http, url, &current, first, max).await
-        })
-        .await?;
-        self.token = token.lock().ok().map(|t| t.clone());
-        // Service accounts are not people; Keycloak leaves them out of the plain listing, but be sure.
-        let users: Vec<DirectoryUser> = page
-            .iter()
-            .filter(|u| {
-                !u.username
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with("service-account-"))
+        let page = self
+            .authorized("Keycloak user listing", |token| {
+                Self::get_page(http.clone(), url.clone(), token, first, max, phase)
             })
-            .cloned()
-            .map(DirectoryUser::from)
-            .collect();
+            .await?;
+        // Service accounts are not people: the plain listing should hold none, and the search for them may
+        // match other usernames containing the prefix.
+        let (accounts, people): (Vec<KeycloakUser>, Vec<KeycloakUser>) =
+            page.iter().cloned().partition(|u| {
+                u.username
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(SERVICE_ACCOUNT_PREFIX))
+            });
         if page.len() < self.page_size as usize {
-            self.done = true;
+            self.phase = match phase {
+                Phase::People => Phase::ServiceAccounts,
+                _ => Phase::Done,
+            };
+            self.first = 0;
+        } else {
+            self.first += page.len() as u64;
         }
-        self.first += page.len() as u64;
-        if page.is_empty() {
+        if page.is_empty() && self.phase == Phase::Done {
             return Ok(None);
         }
-        Ok(Some(users))
+        Ok(Some(Page {
+            users: match phase {
+                Phase::People => people.into_iter().map(DirectoryUser::from).collect(),
+                _ => Vec::new(),
+            },
+            skipped: accounts.into_iter().map(|u| u.id).collect(),
+        }))
     }
 
     fn name(&self) -> &'static str {
         "keycloak"
+    }
+
+    fn expected(&self) -> Option<u64> {
+        self.expected
     }
 }

@@ -42,6 +42,9 @@ const LEASE: &str = "user-sync";
 const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(60);
 /// How often a run's progress is written (and its lease renewed).
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// A page can take up to [`directory::DEADLINE`]; a lease this old is renewed before the next fetch, so
+/// the lease never runs short during one.
+const RENEW_BEFORE_FETCH: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -98,16 +101,14 @@ fn target(oidc: &Result<OidcSettings, String>, sync: &SyncSettings) -> Target {
                     "no directory provider: cannot find the realm in {issuer}"
                 ));
             };
-            let (Some(client_id), Some(client_secret)) = (
-                sync.admin_client_id
-                    .clone()
-                    .or_else(|| Some(oidc.client_id.clone())),
-                sync.admin_client_secret
-                    .clone()
-                    .or_else(|| oidc.client_secret.clone()),
-            ) else {
+            // The configuration has both admin settings or neither.
+            let (client_id, client_secret) = match &sync.admin_client_id {
+                Some(id) => (id.clone(), sync.admin_client_secret.clone()),
+                None => (oidc.client_id.clone(), oidc.client_secret.clone()),
+            };
+            let Some(client_secret) = client_secret else {
                 return Target::Unavailable(
-                    "no directory provider: set KEYWARD_IDP_ADMIN_CLIENT_SECRET (or KEYWARD_OIDC_CLIENT_SECRET)".into(),
+                    "no directory provider: set KEYWARD_IDP_ADMIN_CLIENT_ID and KEYWARD_IDP_ADMIN_CLIENT_SECRET (or KEYWARD_OIDC_CLIENT_SECRET)".into(),
                 );
             };
             Target::Keycloak {
@@ -150,7 +151,7 @@ enum Directory {
 }
 
 impl Directory {
-    async fn next_page(&mut self) -> Result<Option<Vec<directory::DirectoryUser>>, DirectoryError> {
+    async fn next_page(&mut self) -> Result<Option<directory::Page>, DirectoryError> {
         match self {
             Self::Keycloak(d) => d.next_page().await,
             Self::Authentik(d) => d.next_page().await,
@@ -161,6 +162,13 @@ impl Directory {
         match self {
             Self::Keycloak(d) => d.name(),
             Self::Authentik(d) => d.name(),
+        }
+    }
+
+    fn expected(&self) -> Option<u64> {
+        match self {
+            Self::Keycloak(d) => d.expected(),
+            Self::Authentik(d) => d.expected(),
         }
     }
 }
@@ -255,10 +263,16 @@ impl Syncer {
     /// Takes the lease and records a new run; the caller then calls [`Syncer::execute`].
     pub async fn begin(&self, trigger: Trigger) -> Result<sync_runs::Model, StartError> {
         self.directory()?;
-        if !self.acquire_lease().await? {
+        if !self.take_lease().await? {
             return Err(StartError::AlreadyRunning);
         }
-        self.record_start(trigger, None).await.map_err(|e| e.into())
+        match self.record_start(trigger, None).await {
+            Ok(run) => Ok(run),
+            Err(err) => {
+                self.release_lease().await;
+                Err(err.into())
+            }
+        }
     }
 
     async fn record_start(
@@ -288,9 +302,9 @@ impl Syncer {
     pub async fn spawn(self: &Arc<Self>, trigger: Trigger) -> Result<sync_runs::Model, StartError> {
         let run = self.begin(trigger).await?;
         let this = self.clone();
-        let id = run.id;
+        let begun = run.clone();
         tokio::spawn(async move {
-            this.execute(id).await;
+            this.execute(&begun).await;
         });
         Ok(run)
     }
@@ -298,13 +312,13 @@ impl Syncer {
     /// Runs to the end in this task (CLI, schedule). Returns the finished record.
     pub async fn run_now(&self, trigger: Trigger) -> Result<sync_runs::Model, StartError> {
         let run = self.begin(trigger).await?;
-        Ok(self.execute(run.id).await)
+        Ok(self.execute(&run).await)
     }
 
     /// A scheduled firing. Every instance fires; the lease picks one, and a run already recorded for this
     /// firing (by a quicker instance) makes the others stand down.
     pub async fn run_scheduled(&self, tick: DateTime<Utc>) {
-        match self.acquire_lease().await {
+        match self.take_lease().await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::info!("scheduled sync skipped: another instance is syncing");
@@ -331,7 +345,7 @@ impl Syncer {
         // The unique `scheduled_for` is the last word should two instances get this far for one firing.
         match self.record_start(Trigger::Schedule, Some(tick)).await {
             Ok(run) => {
-                self.execute(run.id).await;
+                self.execute(&run).await;
             }
             Err(err) => {
                 tracing::error!(error = %err, "scheduled sync could not start");
@@ -341,10 +355,23 @@ impl Syncer {
     }
 
     /// Does the work of a begun run, records how it ended, and gives the lease back.
-    pub async fn execute(&self, run_id: Uuid) -> sync_runs::Model {
+    pub async fn execute(&self, run: &sync_runs::Model) -> sync_runs::Model {
+        let run_id = run.id;
         let started = Instant::now();
         let mut counts = Counts::default();
-        let outcome = self.sync(run_id, &mut counts).await;
+        let mut outcome = self.sync(run, &mut counts).await;
+        // Cached principals hold user rows: any committed change, even in a run that failed later, makes
+        // them stale (a reactivated user would stay locked out, /me would show old metadata).
+        if counts.updated + counts.created + counts.deactivated > 0
+            && let Err(err) = self.access.changed(&self.db).await
+        {
+            tracing::error!(error = %err, "could not invalidate cached access after the sync");
+            if outcome.is_ok() {
+                outcome = Err(format!(
+                    "database: cached access could not be invalidated: {err}"
+                ));
+            }
+        }
         let (status, error) = match &outcome {
             Ok(()) => ("succeeded", None),
             Err(e) => ("failed", Some(e.clone())),
@@ -389,9 +416,14 @@ impl Syncer {
                 database_seconds = counts.database_time.as_secs_f64(),
                 "user sync succeeded"
             ),
-            Some(e) => {
-                tracing::error!(error = %e, pages = counts.pages, "user sync failed; nobody was deactivated")
-            }
+            Some(e) => tracing::error!(
+                error = %e,
+                pages = counts.pages,
+                updated = counts.updated,
+                deactivated = counts.deactivated,
+                created = counts.created,
+                "user sync failed"
+            ),
         }
         match finished {
             Ok(run) => run,
@@ -415,12 +447,17 @@ impl Syncer {
         }
     }
 
-    async fn sync(&self, run_id: Uuid, counts: &mut Counts) -> Result<(), String> {
+    async fn sync(&self, run: &sync_runs::Model, counts: &mut Counts) -> Result<(), String> {
+        let run_id = run.id;
         let mut directory = self.directory().map_err(|e| e.to_string())?;
         let issuer = self.issuer.clone().ok_or("login is not configured")?;
         let mut seen: HashSet<String> = HashSet::new();
+        // Distinct people listed (`seen` also holds skipped service accounts).
+        let mut people: u64 = 0;
         let mut disabled: Vec<Uuid> = Vec::new();
         let mut last_progress = Instant::now();
+        // The lease was taken when the run was recorded.
+        let mut last_renewal = Instant::now();
         // Who exists locally, by subject: pages then read only those rows, by primary key. (A per-page
         // `subject IN (...)` lookup degrades to table scans on PostgreSQL while a first sync fills the table.)
         let working = Instant::now();
@@ -437,6 +474,10 @@ impl Syncer {
             .collect();
         counts.database_time += working.elapsed();
         loop {
+            if last_renewal.elapsed() >= RENEW_BEFORE_FETCH {
+                self.keep_lease().await?;
+                last_renewal = Instant::now();
+            }
             let waited = Instant::now();
             let page = directory
                 .next_page()
@@ -446,34 +487,52 @@ impl Syncer {
             let Some(page) = page else { break };
             let working = Instant::now();
             let applied = self
-                .apply_page(&issuer, &page, &known)
+                .apply_page(&issuer, &page.users, &known)
                 .await
                 .map_err(|e| format!("database: {e}"))?;
             counts.database_time += working.elapsed();
-            counts.pages += 1;
-            counts.seen += page.len() as i64;
+            // Pages of service accounts only (Keycloak lists them apart) are not pages of users.
+            if !page.users.is_empty() {
+                counts.pages += 1;
+            }
+            counts.seen += page.users.len() as i64;
             counts.updated += applied.updated;
             counts.created += applied.created;
             disabled.extend(applied.disabled);
-            seen.extend(page.into_iter().map(|u| u.subject));
+            for u in page.users {
+                if seen.insert(u.subject) {
+                    people += 1;
+                }
+            }
+            seen.extend(page.skipped);
             tracing::info!(run = %run_id, page = counts.pages, seen = counts.seen, updated = counts.updated,
                 created = counts.created, "sync page committed");
             // The run's counters and the lease are refreshed once a second, not once a page.
             if last_progress.elapsed() >= PROGRESS_EVERY {
                 let working = Instant::now();
-                self.progress(run_id, counts)
-                    .await
-                    .map_err(|e| format!("database: {e}"))?;
+                self.progress(run_id, counts).await?;
                 counts.database_time += working.elapsed();
                 last_progress = Instant::now();
+                last_renewal = last_progress;
             }
         }
+        if let Some(expected) = directory.expected()
+            && people < expected
+        {
+            return Err(format!(
+                "the provider counted {expected} users but listed {people}; deactivating nobody \
+                 (users deleted during the listing do this; the next run completes)"
+            ));
+        }
         let working = Instant::now();
+        // Deactivating while another instance syncs would act on a listing it no longer owns.
+        self.keep_lease().await?;
         // The listing is complete: now, and only now, users disabled or gone at the provider go inactive.
-        let active: Vec<(String, Uuid)> = users::Entity::find()
+        let active: Vec<(String, Uuid, DateTime<Utc>)> = users::Entity::find()
             .select_only()
             .column(users::Column::Subject)
             .column(users::Column::Id)
+            .column(users::Column::CreatedAt)
             .filter(users::Column::Issuer.eq(issuer.as_str()))
             .filter(users::Column::Active.eq(true))
             .into_tuple()
@@ -485,23 +544,21 @@ impl Syncer {
                 "the provider listed no users at all; refusing to deactivate everyone".into(),
             );
         }
-        let mut gone = reconcile::missing(active.iter().map(|(s, id)| (s.as_str(), *id)), &seen);
+        let mut gone = reconcile::missing(
+            active.iter().map(|(s, id, at)| (s.as_str(), *id, *at)),
+            &seen,
+            run.started_at,
+        );
         gone.extend(disabled);
         counts.deactivated = self
             .deactivate(&gone)
             .await
             .map_err(|e| format!("database: {e}"))?;
-        if counts.deactivated > 0 {
-            self.access
-                .changed(&self.db)
-                .await
-                .map_err(|e| format!("database: {e}"))?;
-        }
         counts.database_time += working.elapsed();
         Ok(())
     }
 
-    async fn progress(&self, run_id: Uuid, counts: &Counts) -> Result<(), DbErr> {
+    async fn progress(&self, run_id: Uuid, counts: &Counts) -> Result<(), String> {
         sync_runs::ActiveModel {
             id: Set(run_id),
             pages: Set(counts.pages),
@@ -511,8 +568,21 @@ impl Syncer {
             ..Default::default()
         }
         .update(&self.db)
-        .await?;
-        self.renew_lease().await
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+        self.keep_lease().await
+    }
+
+    /// Renews the lease, and fails the run if another instance holds it now: that one may be syncing too.
+    async fn keep_lease(&self) -> Result<(), String> {
+        match self.renew_lease().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(
+                "lost the sync lease (not renewed in time; another instance may have taken over)"
+                    .into(),
+            ),
+            Err(e) => Err(format!("database: {e}")),
+        }
     }
 
     /// One page in one transaction. Deactivations are returned, not applied.
@@ -559,6 +629,8 @@ impl Syncer {
         let now = Utc::now();
         let txn = self.db.begin().await?;
         let mut creates = Vec::new();
+        // A user both updated and reactivated counts once.
+        let mut touched: HashSet<Uuid> = HashSet::new();
         for change in changes {
             match change {
                 Change::Update { id, profile } => {
@@ -575,19 +647,27 @@ impl Syncer {
                     }
                     .update(&txn)
                     .await?;
-                    applied.updated += 1;
+                    touched.insert(id);
                 }
                 Change::Reactivate { id } => {
-                    users::ActiveModel {
-                        id: Set(id),
-                        active: Set(true),
-                        deactivated_by: Set(None),
-                        updated_at: Set(now),
-                        ..Default::default()
+                    // Only while the provider's deactivation still holds: an admin who deactivated the user
+                    // since the page was read has the last word.
+                    let n = users::Entity::update_many()
+                        .col_expr(users::Column::Active, Expr::value(true))
+                        .col_expr(
+                            users::Column::DeactivatedBy,
+                            Expr::value(Option::<String>::None),
+                        )
+                        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+                        .filter(users::Column::Id.eq(id))
+                        .filter(users::Column::Active.eq(false))
+                        .filter(users::Column::DeactivatedBy.eq(BY_PROVIDER))
+                        .exec(&txn)
+                        .await?
+                        .rows_affected;
+                    if n > 0 {
+                        touched.insert(id);
                     }
-                    .update(&txn)
-                    .await?;
-                    applied.updated += 1;
                 }
                 Change::Deactivate { id } => applied.disabled.push(id),
                 Change::Create {
@@ -628,18 +708,24 @@ impl Syncer {
             }
         }
         txn.commit().await?;
+        applied.updated = touched.len() as i64;
         Ok(applied)
     }
 
-    /// Marks users inactive (by the provider) and ends their sessions, in batches.
+    /// Marks users inactive (by the provider) and ends their sessions. One transaction, so that a failure
+    /// deactivates nobody and the count is what committed; the batches only bound a statement's parameters.
     async fn deactivate(&self, ids: &[Uuid]) -> Result<i64, DbErr> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let mut total = 0;
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
         for batch in ids.chunks(500) {
-            let txn = self.db.begin().await?;
             let n = users::Entity::update_many()
                 .col_expr(users::Column::Active, Expr::value(false))
                 .col_expr(users::Column::DeactivatedBy, Expr::value(BY_PROVIDER))
-                .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+                .col_expr(users::Column::UpdatedAt, Expr::value(now))
                 .filter(users::Column::Id.is_in(batch.to_vec()))
                 .filter(users::Column::Active.eq(true))
                 .exec(&txn)
@@ -649,10 +735,44 @@ impl Syncer {
                 .filter(sessions::Column::UserId.is_in(batch.to_vec()))
                 .exec(&txn)
                 .await?;
-            txn.commit().await?;
             total += n as i64;
         }
+        txn.commit().await?;
         Ok(total)
+    }
+
+    /// Takes the lease if it is free, and closes the runs of whoever held it before.
+    async fn take_lease(&self) -> Result<bool, DbErr> {
+        if !self.acquire_lease().await? {
+            return Ok(false);
+        }
+        if let Err(err) = self.abandon_runs().await {
+            self.release_lease().await;
+            return Err(err);
+        }
+        Ok(true)
+    }
+
+    /// With the lease in hand, any earlier holder is dead or gone: its runs would stay `running` for ever.
+    async fn abandon_runs(&self) -> Result<(), DbErr> {
+        let n = sync_runs::Entity::update_many()
+            .col_expr(sync_runs::Column::Status, Expr::value("failed"))
+            .col_expr(sync_runs::Column::FinishedAt, Expr::value(Some(Utc::now())))
+            .col_expr(
+                sync_runs::Column::Error,
+                Expr::value("abandoned: its instance stopped renewing the lease"),
+            )
+            .filter(sync_runs::Column::Status.eq("running"))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        if n > 0 {
+            tracing::warn!(
+                runs = n,
+                "sync runs of an instance that stopped renewing the lease marked failed"
+            );
+        }
+        Ok(())
     }
 
     async fn acquire_lease(&self) -> Result<bool, DbErr> {
@@ -682,7 +802,8 @@ impl Syncer {
         Ok(taken.rows_affected == 1)
     }
 
-    async fn renew_lease(&self) -> Result<(), DbErr> {
+    /// `false` when the lease is no longer this instance's.
+    async fn renew_lease(&self) -> Result<bool, DbErr> {
         job_leases::Entity::update_many()
             .col_expr(
                 job_leases::Column::ExpiresAt,
@@ -692,7 +813,7 @@ impl Syncer {
             .filter(job_leases::Column::Holder.eq(self.holder.clone()))
             .exec(&self.db)
             .await
-            .map(|_| ())
+            .map(|r| r.rows_affected == 1)
     }
 
     async fn release_lease(&self) {

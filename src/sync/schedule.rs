@@ -102,10 +102,16 @@ mod tests {
         let berlin = chrono_tz::Europe::Berlin;
         // Winter (UTC+1): 03:00 local is 02:00 UTC.
         assert_eq!(
+            next_run(&cron, berlin, utc("2026-03-27T12:00:00Z")).unwrap(),
+            utc("2026-03-28T02:00:00Z")
+        );
+        // Clocks go forward at 02:00 on 29 March 2026, before the firing: 03:00 that night is already summer
+        // time (UTC+2), 01:00 UTC.
+        assert_eq!(
             next_run(&cron, berlin, utc("2026-03-28T12:00:00Z")).unwrap(),
             utc("2026-03-29T01:00:00Z")
         );
-        // The night clocks go forward (29 March 2026): the next day 03:00 is 01:00 UTC.
+        // And the day after, still 01:00 UTC.
         assert_eq!(
             next_run(&cron, berlin, utc("2026-03-29T01:00:00Z")).unwrap(),
             utc("2026-03-30T01:00:00Z")

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::{
@@ -75,6 +75,37 @@ async fn user(app: &TestApp, subject: &str) -> entity::users::Model {
         .unwrap()
 }
 
+/// A local user the provider does not list, as a first login (or a Bearer token) would leave it.
+async fn insert_user(app: &TestApp, subject: &str, name: &str) {
+    let issuer = user(app, ALICE_SUB).await.issuer;
+    let now = chrono::Utc::now();
+    entity::users::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        issuer: Set(issuer),
+        subject: Set(subject.into()),
+        email: Set(None),
+        email_verified: Set(false),
+        display_name: Set(Some(name.into())),
+        username: Set(None),
+        avatar_url: Set(None),
+        active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_login_at: Set(Some(now)),
+        last_synced_at: Set(None),
+        deactivated_by: Set(None),
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+}
+
+async fn start(app: &TestApp, admin: &str) -> String {
+    let resp = call(app, Some(admin), "POST", "/api/v1/sync/runs", None).await;
+    assert_eq!(resp.status(), 202, "{:?}", resp.text().await);
+    header(&resp, "location").unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn a_sync_follows_the_provider_metadata_disabled_and_removed_users() {
     for layout in Layout::BOTH {
@@ -140,11 +171,19 @@ async fn a_sync_follows_the_provider_metadata_disabled_and_removed_users() {
             "{again}"
         );
 
-        // Enabled again at the provider: the sync brings back whom it took out.
-        idp.patch_user(BOB_SUB, json!({"enabled": true})).await;
+        // Enabled again (and renamed) at the provider: the sync brings back whom it took out, counted once,
+        // and their API token works again at once (no stale cached state).
+        idp.patch_user(BOB_SUB, json!({"enabled": true, "name": "Bob Back", "given_name": "Bob", "family_name": "Back"}))
+            .await;
         let back = sync(&app, &admin).await;
-        assert_eq!(back["updated"], 1, "{back}");
+        assert_eq!(back["updated"], 1, "{layout:?}: {back}");
         assert!(user(&app, BOB_SUB).await.active);
+        let me = json_of(
+            call(&app, Some(&bob_token), "GET", "/api/v1/me", None).await,
+            200,
+        )
+        .await;
+        assert_eq!(me["display_name"], "Bob Back", "{layout:?}: {me}");
 
         let runs = json_of(
             call(&app, Some(&admin), "GET", "/api/v1/sync/runs", None).await,
@@ -525,4 +564,188 @@ async fn the_cli_runs_a_sync_and_reports_status() {
         !ok && err.contains("failed"),
         "a failed run exits non-zero: {err}"
     );
+}
+
+#[tokio::test]
+async fn a_user_whose_first_login_comes_during_the_listing_is_not_missing() {
+    let (app, idp, admin) =
+        admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "1")], &[]).await;
+    idp.set_faults(json!({"slow_ms": 300})).await;
+    let location = start(&app, &admin).await;
+    // The provider added them after the listing passed their place; their first login lands mid-run.
+    insert_user(&app, "added-during-the-run", "Newcomer").await;
+    let run = wait_for(&app, &admin, &location).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["deactivated"], 0, "{run}");
+    assert!(user(&app, "added-during-the-run").await.active);
+}
+
+#[tokio::test]
+async fn a_service_account_known_locally_is_neither_missing_nor_updated() {
+    // The test provider's Authentik lists this service account (type `service_account`).
+    const OUTPOST_SUB: &str = "e5f7a9b1-3c4d-4e6f-8a2b-c3d4e5f6a706";
+    let (app, _idp, admin) = admin_app(Layout::Authentik, &[], &[]).await;
+    insert_user(&app, OUTPOST_SUB, "Outpost (from its token)").await;
+    let run = sync(&app, &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["deactivated"], 0, "{run}");
+    let account = user(&app, OUTPOST_SUB).await;
+    assert!(account.active);
+    assert_eq!(
+        account.display_name.as_deref(),
+        Some("Outpost (from its token)")
+    );
+}
+
+#[tokio::test]
+async fn a_keycloak_service_account_known_locally_is_not_missing() {
+    // Keycloak's plain listing leaves service accounts out; their tokens still work as Bearer tokens.
+    const REPORTS_SUB: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    let (app, idp, admin) =
+        admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "2")], &[]).await;
+    idp.upsert_user(json!({
+        "sub": REPORTS_SUB,
+        "username": "service-account-reports",
+        "email_verified": false,
+        "groups": [],
+        "roles": [],
+        "type": "service_account",
+        "enabled": true
+    }))
+    .await;
+    insert_user(&app, REPORTS_SUB, "reports (from its token)").await;
+    let run = sync(&app, &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["deactivated"], 0, "{run}");
+    assert_eq!(run["seen"], 5, "people only: {run}");
+    assert_eq!(run["pages"], 3, "pages of people only: {run}");
+    let account = user(&app, REPORTS_SUB).await;
+    assert!(account.active);
+    assert_eq!(
+        account.display_name.as_deref(),
+        Some("reports (from its token)")
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_loses_its_lease_fails_and_deactivates_nobody() {
+    let (app, idp, admin) =
+        admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "1")], &[]).await;
+    let _bob = logged_in(&app, "bob").await;
+    idp.patch_user(BOB_SUB, json!({"enabled": false})).await;
+    idp.set_faults(json!({"slow_ms": 1200})).await;
+    let location = start(&app, &admin).await;
+    // Another instance takes the lease over, as if this one had stopped renewing it.
+    entity::job_leases::Entity::update_many()
+        .col_expr(
+            entity::job_leases::Column::Holder,
+            sea_orm::sea_query::Expr::value("another-instance"),
+        )
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let run = wait_for(&app, &admin, &location).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("lost the sync lease"),
+        "{run}"
+    );
+    assert_eq!(run["deactivated"], 0);
+    assert!(user(&app, BOB_SUB).await.active);
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_its_run_closed() {
+    let (app, _idp, admin) = admin_app(Layout::Keycloak, &[], &[]).await;
+    let now = chrono::Utc::now();
+    entity::job_leases::ActiveModel {
+        name: Set("user-sync".into()),
+        holder: Set("an-instance-that-died".into()),
+        expires_at: Set(now - chrono::Duration::minutes(5)),
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+    let dead = entity::sync_runs::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        trigger: Set("schedule".into()),
+        scheduled_for: Set(None),
+        started_at: Set(now - chrono::Duration::minutes(10)),
+        finished_at: Set(None),
+        status: Set("running".into()),
+        pages: Set(3),
+        seen: Set(300),
+        updated: Set(0),
+        deactivated: Set(0),
+        created: Set(0),
+        error: Set(None),
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+    let run = sync(&app, &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let old = json_of(
+        call(
+            &app,
+            Some(&admin),
+            "GET",
+            &format!("/api/v1/sync/runs/{}", dead.id),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(old["status"], "failed", "{old}");
+    assert!(
+        old["error"].as_str().unwrap().contains("abandoned"),
+        "{old}"
+    );
+    assert!(old["finished_at"].is_string(), "{old}");
+}
+
+#[tokio::test]
+async fn a_listing_shorter_than_the_providers_count_deactivates_nobody() {
+    let (app, idp, admin) =
+        admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "2")], &[]).await;
+    let _zoe = logged_in(&app, "zoe").await;
+    idp.set_faults(json!({"slow_ms": 400})).await;
+    idp.reset_stats().await;
+    let location = start(&app, &admin).await;
+    // Once the first page (alice, bob) is out and the second is asked for, bob is deleted: the second page
+    // starts one place later and zoe, third, is never listed.
+    let asked = Instant::now();
+    while idp.stats().await["admin_list_pages"]["1"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(asked.elapsed() < Duration::from_secs(10), "no second page");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    idp.delete_user(BOB_SUB).await;
+    let run = wait_for(&app, &admin, &location).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("counted 5 users but listed 4"),
+        "{run}"
+    );
+    assert_eq!(run["deactivated"], 0);
+    assert!(
+        user(&app, ZOE_SUB).await.active,
+        "zoe was skipped, not gone"
+    );
+
+    // The next run lists everyone who is left.
+    idp.set_faults(json!({"slow_ms": null})).await;
+    let run = sync(&app, &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(user(&app, ZOE_SUB).await.active);
 }

@@ -130,9 +130,12 @@ export async function keycloakAdmin(ctx) {
     if (fault) return send(fault, { error: 'unknown_error', error_description: `injected fault on page ${pageIndex}` });
     let list;
     if (filtered) {
+      // Like Keycloak's UsersResource: a search by attributes (username, email, ...) includes service
+      // accounts; the plain listing and `search=` leave them out.
+      const visible = query.search === undefined ? () => true : kcVisible;
       list = [];
       let skipped = 0;
-      for (const u of users.all(kcVisible)) {
+      for (const u of users.all(visible)) {
         if (!kcMatches(u, query)) continue;
         if (skipped < first) { skipped += 1; continue; }
         if (list.length >= max) break;
