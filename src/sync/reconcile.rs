@@ -8,8 +8,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
-
 use entity::users;
 use sea_orm::FromQueryResult;
 use uuid::Uuid;
@@ -121,18 +119,16 @@ pub fn reconcile_page(
     changes
 }
 
-/// Active local users whom a complete listing did not mention: gone from the provider. Only users created
-/// before `listed_after` count: a user whose first login came during the listing may have been added at the
-/// provider after the page that would have held them was read.
+/// Active local users whom a complete listing did not mention: gone from the provider. (The caller passes
+/// only users created before the run started.)
 pub fn missing<'a>(
-    active_local: impl IntoIterator<Item = (&'a str, Uuid, DateTime<Utc>)>,
+    active_local: impl IntoIterator<Item = (&'a str, Uuid)>,
     seen: &HashSet<String>,
-    listed_after: DateTime<Utc>,
 ) -> Vec<Uuid> {
     active_local
         .into_iter()
-        .filter(|(subject, _, created)| *created < listed_after && !seen.contains(*subject))
-        .map(|(_, id, _)| id)
+        .filter(|(subject, _)| !seen.contains(*subject))
+        .map(|(_, id)| id)
         .collect()
 }
 
@@ -140,6 +136,7 @@ pub fn missing<'a>(
 mod tests {
     use super::*;
     use crate::sync::{authentik::UserPage, keycloak::KeycloakUser};
+    use chrono::Utc;
 
     fn local(
         subject: &str,
@@ -368,38 +365,10 @@ mod tests {
     fn only_active_users_absent_from_the_listing_are_missing() {
         let seen: HashSet<String> = ["a".to_owned(), "b".to_owned()].into();
         let (x, y) = (Uuid::new_v4(), Uuid::new_v4());
-        let run = Utc::now();
-        let before = run - chrono::Duration::hours(1);
         assert_eq!(
-            missing(
-                [
-                    ("a", Uuid::new_v4(), before),
-                    ("c", x, before),
-                    ("d", y, before)
-                ],
-                &seen,
-                run
-            ),
+            missing([("a", Uuid::new_v4()), ("c", x), ("d", y)], &seen),
             vec![x, y]
         );
-        assert!(missing([("a", x, before)], &seen, run).is_empty());
-    }
-
-    #[test]
-    fn users_created_during_the_listing_are_not_missing() {
-        let seen: HashSet<String> = ["a".to_owned()].into();
-        let (old, new) = (Uuid::new_v4(), Uuid::new_v4());
-        let run = Utc::now();
-        assert_eq!(
-            missing(
-                [
-                    ("gone", old, run - chrono::Duration::seconds(1)),
-                    ("first-login", new, run),
-                ],
-                &seen,
-                run
-            ),
-            vec![old]
-        );
+        assert!(missing([("a", x)], &seen).is_empty());
     }
 }
