@@ -45,6 +45,9 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// A page can take up to [`directory::DEADLINE`]; a lease this old is renewed before the next fetch, so
 /// the lease never runs short during one.
 const RENEW_BEFORE_FETCH: Duration = Duration::from_secs(10);
+/// Rows per multi-row insert: SQLite caps bound parameters per statement, and 14 columns × 60 rows stays well
+/// below it.
+const ROWS_PER_STATEMENT: usize = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -630,24 +633,35 @@ impl Syncer {
         let now = Utc::now();
         let txn = self.db.begin().await?;
         let mut creates = Vec::new();
+        let mut updates = Vec::new();
+        let subject_of: HashMap<Uuid, &str> =
+            local.values().map(|u| (u.id, u.subject.as_str())).collect();
         // A user both updated and reactivated counts once.
         let mut touched: HashSet<Uuid> = HashSet::new();
         for change in changes {
             match change {
                 Change::Update { id, profile } => {
-                    users::ActiveModel {
+                    let Some(subject) = subject_of.get(&id) else {
+                        continue;
+                    };
+                    // A whole row, so that a page of updates goes out as a few upserts on the primary key
+                    // (one statement per user made a sync that updates everyone ten times slower).
+                    updates.push(users::ActiveModel {
                         id: Set(id),
+                        issuer: Set(issuer.to_owned()),
+                        subject: Set((*subject).to_owned()),
                         email: Set(profile.email),
                         email_verified: Set(profile.email_verified),
                         display_name: Set(profile.display_name),
                         username: Set(profile.username),
                         avatar_url: Set(profile.avatar_url),
+                        active: Set(true),
+                        created_at: Set(now),
                         updated_at: Set(now),
+                        last_login_at: Set(None),
                         last_synced_at: Set(Some(now)),
-                        ..Default::default()
-                    }
-                    .update(&txn)
-                    .await?;
+                        deactivated_by: Set(None),
+                    });
                     touched.insert(id);
                 }
                 Change::Reactivate { id } => {
@@ -695,9 +709,29 @@ impl Syncer {
                 }
             }
         }
+        // Only the metadata columns change: the rest of each row above exists to satisfy the insert half of
+        // the upsert, which never runs, since users are never deleted.
+        for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+            use users::Column as C;
+            users::Entity::insert_many(chunk.to_vec())
+                .on_conflict(
+                    OnConflict::column(C::Id)
+                        .update_columns([
+                            C::Email,
+                            C::EmailVerified,
+                            C::DisplayName,
+                            C::Username,
+                            C::AvatarUrl,
+                            C::UpdatedAt,
+                            C::LastSyncedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
         if !creates.is_empty() {
-            // SQLite caps bound parameters per statement; 14 columns × 60 rows stays well below it.
-            for chunk in creates.chunks(60) {
+            for chunk in creates.chunks(ROWS_PER_STATEMENT) {
                 applied.created += users::Entity::insert_many(chunk.to_vec())
                     .on_conflict(
                         OnConflict::columns([users::Column::Issuer, users::Column::Subject])

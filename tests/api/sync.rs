@@ -115,6 +115,7 @@ async fn a_sync_follows_the_provider_metadata_disabled_and_removed_users() {
         let _zoe = logged_in(&app, "zoe").await;
         let noemail = logged_in(&app, "noemail").await;
 
+        let zoe_before = user(&app, ZOE_SUB).await;
         idp.patch_user(
             ZOE_SUB,
             json!({"name": "Zoë Renamed", "given_name": "Zoë", "family_name": "Renamed",
@@ -140,6 +141,16 @@ async fn a_sync_follows_the_provider_metadata_disabled_and_removed_users() {
         assert_eq!(zoe.display_name.as_deref(), Some("Zoë Renamed"));
         assert_eq!(zoe.email.as_deref(), Some("zoe.renamed@example.com"));
         assert!(zoe.active);
+        // Only the metadata changed: same row, same id, creation and login times.
+        assert_eq!(
+            (zoe.id, zoe.created_at, zoe.last_login_at),
+            (
+                zoe_before.id,
+                zoe_before.created_at,
+                zoe_before.last_login_at
+            )
+        );
+        assert!(zoe.last_synced_at.is_some());
         assert!(!user(&app, BOB_SUB).await.active);
         assert!(!user(&app, NOEMAIL_SUB).await.active);
         assert!(user(&app, ALICE_SUB).await.active);
