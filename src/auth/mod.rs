@@ -160,7 +160,8 @@ impl Auth {
         &self,
         db: &DatabaseConnection,
         cookie_value: &str,
-        origin: &Origin,
+        // Only needed to audit a refused refresh: not worth building on every request.
+        origin: impl FnOnce() -> Origin,
     ) -> Result<Principal, AuthError> {
         let Some((session, user)) = sessions::find(db, cookie_value, self.session_ttl).await?
         else {
@@ -196,7 +197,7 @@ impl Auth {
         provider: &Provider,
         session: &session_rows::Model,
         user: &users::Model,
-        origin: &Origin,
+        origin: impl FnOnce() -> Origin,
     ) -> Result<(), AuthError> {
         let sealed = session.refresh_token.as_deref().unwrap_or_default();
         let Ok(refresh_token) = self
@@ -231,7 +232,7 @@ impl Auth {
                 sessions::delete(db, &session.id).await?;
                 audit::record(
                     db,
-                    origin,
+                    &origin(),
                     audit::Event::failure("session.refresh", Some(user.id), reason),
                 )
                 .await;

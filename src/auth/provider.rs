@@ -386,7 +386,7 @@ impl Provider {
         expected_nonce: Option<&str>,
     ) -> Result<ProviderClaims, JwtError> {
         let client_id = self.settings.client_id.clone();
-        let claims: ProviderClaims = self.verify_jwt(token, &client_id).await?;
+        let claims: ProviderClaims = self.verify_jwt(token, &client_id).await?.claims;
         let audiences = claims.audiences();
         // OIDC Core §3.1.3.7: several audiences need an `azp`, and an `azp` must be this client.
         if (audiences.len() > 1 && claims.azp.is_none())
@@ -413,11 +413,10 @@ impl Provider {
     /// Verifies one of the provider's access tokens presented as a Bearer token.
     pub async fn verify_access_token(&self, token: &str) -> Result<ProviderClaims, JwtError> {
         let audience = self.settings.audience.clone();
-        let claims: ProviderClaims = self.verify_jwt(token, &audience).await?;
+        let TokenData { header, claims } = self.verify_jwt(token, &audience).await?;
         // By default the accepted audience is the client id, which the provider's ID tokens carry too. An ID
         // token proves a login to Keyward; it is no API credential (and it travels in logout URLs).
-        let header_typ = decode_header(token).ok().and_then(|h| h.typ);
-        if looks_like_id_token(&claims, header_typ.as_deref(), self.settings.provider) {
+        if looks_like_id_token(&claims, header.typ.as_deref(), self.settings.provider) {
             return Err(JwtError::Invalid(
                 "an ID token is not an access token; send the provider's access token".into(),
             ));
@@ -429,7 +428,7 @@ impl Provider {
         &self,
         token: &str,
         audience: &str,
-    ) -> Result<T, JwtError> {
+    ) -> Result<TokenData<T>, JwtError> {
         let header = decode_header(token)
             .map_err(|e| JwtError::Invalid(format!("not a usable JWT: {e}")))?;
         if !is_asymmetric(header.alg) {
@@ -447,9 +446,7 @@ impl Provider {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
-        let data: TokenData<T> = decode(token, &key, &validation)
-            .map_err(|e| JwtError::Invalid(describe_jwt_error(&e)))?;
-        Ok(data.claims)
+        decode(token, &key, &validation).map_err(|e| JwtError::Invalid(describe_jwt_error(&e)))
     }
 
     /// The key for `kid`: from the cache, or from a fresh JWKS when the cache does not know it.

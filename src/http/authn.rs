@@ -67,18 +67,27 @@ pub async fn authenticate(req: &Request, require_csrf: bool) -> Result<Principal
             })?;
         return state.auth.from_bearer(&state.db, token).await;
     }
-    let cookie = req.cookie().get(state.auth.cookies.session);
-    let Some(cookie) = cookie else {
-        return Err(AuthError::Missing);
+    let cookie = session_cookie(req, state, require_csrf)?.ok_or(AuthError::Missing)?;
+    state
+        .auth
+        .from_session(&state.db, &cookie, || Origin::of(req))
+        .await
+}
+
+/// The session cookie's value, if the request has one; with `require_csrf`, only alongside `X-CSRF: 1`.
+fn session_cookie(
+    req: &Request,
+    state: &AppState,
+    require_csrf: bool,
+) -> Result<Option<String>, AuthError> {
+    let Some(cookie) = req.cookie().get(state.auth.cookies.session) else {
+        return Ok(None);
     };
     // A cross-site page cannot add custom headers without a CORS preflight, which the allow-list refuses.
     if require_csrf && req.header("x-csrf") != Some("1") {
         return Err(AuthError::Csrf);
     }
-    state
-        .auth
-        .from_session(&state.db, cookie.value_str(), &Origin::of(req))
-        .await
+    Ok(Some(cookie.value_str().to_owned()))
 }
 
 /// The raw session cookie (with `X-CSRF: 1`), whether or not its session is still live: logout must clear a
@@ -106,18 +115,18 @@ impl<'a> ApiExtractor<'a> for SessionCookie {
         let state = req
             .data::<AppState>()
             .ok_or_else(|| into_poem(ApiError::unavailable("application state missing")))?;
-        let Some(cookie) = req.cookie().get(state.auth.cookies.session) else {
-            let detail = if req.header(header::AUTHORIZATION).is_some() {
-                "this operation ends a cookie session; bearer tokens simply expire"
-            } else {
-                "no session cookie"
-            };
-            return Err(into_poem(ApiError::unauthorized(detail)));
-        };
-        if req.header("x-csrf") != Some("1") {
-            return Err(into_poem(AuthError::Csrf.into()));
+        match session_cookie(req, state, true) {
+            Ok(Some(cookie)) => Ok(Self(cookie)),
+            Ok(None) => {
+                let detail = if req.header(header::AUTHORIZATION).is_some() {
+                    "this operation ends a cookie session; bearer tokens simply expire"
+                } else {
+                    "no session cookie"
+                };
+                Err(into_poem(ApiError::unauthorized(detail)))
+            }
+            Err(e) => Err(into_poem(e.into())),
         }
-        Ok(Self(cookie.value_str().to_owned()))
     }
 }
 
