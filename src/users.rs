@@ -252,6 +252,28 @@ pub async fn revoke_api_tokens(db: &impl ConnectionTrait, user_id: Uuid) -> Resu
     .map(|_| ())
 }
 
+/// An active user with nothing but a subject, for unit tests to adjust.
+#[cfg(test)]
+pub(crate) fn test_user(subject: &str) -> users::Model {
+    let now = Utc::now();
+    users::Model {
+        id: Uuid::new_v4(),
+        issuer: "https://idp".into(),
+        subject: subject.into(),
+        email: None,
+        email_verified: false,
+        display_name: None,
+        username: None,
+        avatar_url: None,
+        active: true,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+        last_synced_at: None,
+        deactivated_by: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,23 +185,7 @@ mod tests {
 
     #[test]
     fn tokens_issued_in_or_before_the_revocation_second_are_revoked() {
-        let now = Utc::now();
-        let user = users::Model {
-            id: Uuid::nil(),
-            issuer: "https://idp".into(),
-            subject: "s".into(),
-            email: None,
-            email_verified: false,
-            display_name: None,
-            username: None,
-            avatar_url: None,
-            active: true,
-            created_at: now,
-            updated_at: now,
-            last_login_at: None,
-            last_synced_at: None,
-            deactivated_by: None,
-        };
+        let user = crate::users::test_user("s");
         let revoked_at = DateTime::from_timestamp(1_000, 900_000_000).unwrap();
         let mut resolved = Resolved {
             user,

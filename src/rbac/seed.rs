@@ -387,22 +387,10 @@ mod tests {
     use super::*;
 
     fn user(email: Option<&str>, verified: bool, subject: &str) -> users::Model {
-        let now = Utc::now();
         users::Model {
-            id: Uuid::nil(),
-            issuer: "https://idp".into(),
-            subject: subject.into(),
             email: email.map(str::to_owned),
             email_verified: verified,
-            display_name: None,
-            username: None,
-            avatar_url: None,
-            active: true,
-            created_at: now,
-            updated_at: now,
-            last_login_at: None,
-            last_synced_at: None,
-            deactivated_by: None,
+            ..crate::users::test_user(subject)
         }
     }
 

@@ -136,7 +136,6 @@ pub fn missing<'a>(
 mod tests {
     use super::*;
     use crate::sync::{authentik::UserPage, keycloak::KeycloakUser};
-    use chrono::Utc;
 
     fn local(
         subject: &str,
@@ -145,22 +144,14 @@ mod tests {
         active: bool,
         by: Option<&str>,
     ) -> users::Model {
-        let now = Utc::now();
         users::Model {
-            id: Uuid::new_v4(),
             issuer: "https://idp/realms/keyward".into(),
-            subject: subject.into(),
             email: email.map(str::to_owned),
             email_verified: email.is_some(),
             display_name: name.map(str::to_owned),
-            username: None,
-            avatar_url: None,
             active,
-            created_at: now,
-            updated_at: now,
-            last_login_at: None,
-            last_synced_at: None,
             deactivated_by: by.map(str::to_owned),
+            ..crate::users::test_user(subject)
         }
     }
 

@@ -79,6 +79,13 @@ pub(crate) async fn cookie_post(
         .unwrap()
 }
 
+fn clears_the_session_cookie(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("keyward_session=;"))
+}
+
 pub(crate) async fn bearer_get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
     app.client
         .get(app.url(path))
@@ -251,12 +258,10 @@ async fn the_whole_flow_works_on_both_layouts() {
 
         let resp = cookie_post(&app, &b, "/auth/logout").await;
         assert_eq!(resp.status(), 200);
-        let cleared = resp
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .any(|v| v.to_str().unwrap().starts_with("keyward_session=;"));
-        assert!(cleared, "the session cookie is cleared");
+        assert!(
+            clears_the_session_cookie(&resp),
+            "the session cookie is cleared"
+        );
         let body: Value = resp.json().await.unwrap();
         let logout_url = body["logout_url"].as_str().unwrap();
         let end_session = idp.discovery().await["end_session_endpoint"]
@@ -1177,12 +1182,7 @@ async fn logout_clears_the_cookie_of_a_session_that_already_ended() {
     assert_unauthorized(cookie_get(&app, &b, "/api/v1/me").await, "expired").await;
     let resp = cookie_post(&app, &b, "/auth/logout").await;
     assert_eq!(resp.status(), 200);
-    let cleared = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .any(|v| v.to_str().unwrap().starts_with("keyward_session=;"));
-    assert!(cleared, "the cookie is cleared");
+    assert!(clears_the_session_cookie(&resp), "the cookie is cleared");
     let body: Value = resp.json().await.unwrap();
     assert!(body["logout_url"].is_string(), "{body}");
     assert!(

@@ -1456,52 +1456,34 @@ async fn the_last_admin_keeps_a_provider_mapped_admin_grant_when_leaving_the_gro
 #[tokio::test]
 async fn racing_writes_end_in_conflicts_not_errors_and_leave_an_admin() {
     let (app, _idp, alice) = with_admin(Layout::Keycloak, &[]).await;
-    let create = || {
-        call(
-            &app,
-            Some(&alice),
-            "POST",
-            "/api/v1/roles",
-            Some(json!({"name": "twin"})),
-        )
-    };
-    let statuses: Vec<u16> = futures_util::future::join_all((0..4).map(|_| create()))
-        .await
-        .iter()
-        .map(|r| r.status().as_u16())
-        .collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| [201, 409].contains(s)),
-        "{statuses:?}"
-    );
-    let perm = || {
-        call(
-            &app,
-            Some(&alice),
-            "POST",
-            "/api/v1/permissions",
-            Some(json!({"name": "twin:perm"})),
-        )
-    };
-    let statuses: Vec<u16> = futures_util::future::join_all((0..4).map(|_| perm()))
-        .await
-        .iter()
-        .map(|r| r.status().as_u16())
-        .collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| [201, 409].contains(s)),
-        "{statuses:?}"
-    );
+    for (path, name) in [
+        ("/api/v1/roles", "twin"),
+        ("/api/v1/permissions", "twin:perm"),
+    ] {
+        let create = || {
+            call(
+                &app,
+                Some(&alice),
+                "POST",
+                path,
+                Some(json!({"name": name})),
+            )
+        };
+        let statuses: Vec<u16> = futures_util::future::join_all((0..4).map(|_| create()))
+            .await
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "{path}: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| [201, 409].contains(s)),
+            "{path}: {statuses:?}"
+        );
+    }
 
     // Two admins deactivating each other at once: one of them stays.
     let zoe = token_for(&app, "zoe").await;
