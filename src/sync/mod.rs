@@ -6,6 +6,7 @@
 pub mod authentik;
 pub mod directory;
 pub mod keycloak;
+pub mod local;
 pub mod reconcile;
 pub mod schedule;
 
@@ -24,6 +25,7 @@ use sea_orm::{
     TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::{
@@ -35,6 +37,7 @@ use crate::{
 use authentik::AuthentikDirectory;
 use directory::{DirectoryError, DirectoryProvider};
 use keycloak::KeycloakDirectory;
+use local::{Candidates, LocalIndex};
 use reconcile::Change;
 
 const LEASE: &str = "user-sync";
@@ -42,9 +45,13 @@ const LEASE: &str = "user-sync";
 const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(60);
 /// How often a run's progress is written (and its lease renewed).
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
-/// A page can take up to [`directory::DEADLINE`]; a lease this old is renewed before the next fetch, so
-/// the lease never runs short during one.
-const RENEW_BEFORE_FETCH: Duration = Duration::from_secs(10);
+/// While the run waits for the provider, the lease is renewed this often (progress renews it while pages
+/// come in).
+const RENEW_WHILE_WAITING: Duration = Duration::from_secs(10);
+/// How far the listing may run ahead of the database, in users (about 250 bytes each): enough for the
+/// provider to list while the local users are read at the start of a run, bounded so that a slow database
+/// does not hold a large directory in memory.
+const PREFETCH_USERS: usize = 100_000;
 /// Rows per multi-row insert: SQLite caps bound parameters per statement, and 14 columns × 60 rows stays well
 /// below it.
 const ROWS_PER_STATEMENT: usize = 60;
@@ -191,7 +198,8 @@ pub struct Syncer {
 /// What a finished run did.
 #[derive(Debug, Clone, Default)]
 struct Counts {
-    /// Time spent waiting for the provider, and in the database: where a run's time goes.
+    /// Time the provider took to list, and time in the database: where a run's time goes. They overlap (the
+    /// provider lists while the database works), so a run takes about the larger of the two.
     provider_time: Duration,
     database_time: Duration,
     pages: i64,
@@ -452,62 +460,46 @@ impl Syncer {
 
     async fn sync(&self, run: &sync_runs::Model, counts: &mut Counts) -> Result<(), String> {
         let run_id = run.id;
-        let mut directory = self.directory().map_err(|e| e.to_string())?;
+        let directory = self.directory().map_err(|e| e.to_string())?;
         let issuer = self.issuer.clone().ok_or("login is not configured")?;
-        let mut seen: HashSet<String> = HashSet::new();
-        // Distinct people listed (`seen` also holds skipped service accounts).
-        let mut people: u64 = 0;
+        let name = directory.name();
+        let db_error = |e: DbErr| format!("database: {e}");
+        // The provider lists while the database reads the local users and writes pages: a run takes about as
+        // long as the slower of the two rather than both added up.
+        let ahead = (PREFETCH_USERS / self.settings.page_size.max(1) as usize).max(1);
+        let (pages_tx, mut pages) = mpsc::channel(ahead);
+        let lister = AbortOnDrop(tokio::spawn(list(directory, pages_tx)));
         let mut disabled: Vec<Uuid> = Vec::new();
         let mut last_progress = Instant::now();
-        // The lease was taken when the run was recorded.
-        let mut last_renewal = Instant::now();
-        // Who exists locally, by subject: pages then read only those rows, by primary key. (A per-page
-        // `subject IN (...)` lookup degrades to table scans on PostgreSQL while a first sync fills the table.)
         let working = Instant::now();
-        let known: HashMap<String, Uuid> = users::Entity::find()
-            .select_only()
-            .column(users::Column::Subject)
-            .column(users::Column::Id)
-            .filter(users::Column::Issuer.eq(issuer.as_str()))
-            .into_tuple::<(String, Uuid)>()
-            .all(&self.db)
+        let mut local = LocalIndex::load(&self.db, &issuer, run.started_at)
             .await
-            .map_err(|e| format!("database: {e}"))?
-            .into_iter()
-            .collect();
+            .map_err(db_error)?;
         counts.database_time += working.elapsed();
         loop {
-            if last_renewal.elapsed() >= RENEW_BEFORE_FETCH {
+            // A slow provider (a page may take up to `directory::DEADLINE`) must not let the lease run out.
+            let Ok(listed) = tokio::time::timeout(RENEW_WHILE_WAITING, pages.recv()).await else {
                 self.keep_lease().await?;
-                last_renewal = Instant::now();
-            }
-            let waited = Instant::now();
-            let page = directory
-                .next_page()
-                .await
-                .map_err(|e| format!("{} admin API: {e}", directory.name()))?;
-            counts.provider_time += waited.elapsed();
+                continue;
+            };
+            let Some(Listed { page, waited }) = listed else {
+                return Err(format!("{name} admin API: the listing stopped"));
+            };
+            counts.provider_time += waited;
+            let page = page.map_err(|e| format!("{name} admin API: {e}"))?;
             let Some(page) = page else { break };
-            let working = Instant::now();
-            let applied = self
-                .apply_page(&issuer, &page.users, &known)
-                .await
-                .map_err(|e| format!("database: {e}"))?;
-            counts.database_time += working.elapsed();
             // Pages of service accounts only (Keycloak lists them apart) are not pages of users.
             if !page.users.is_empty() {
                 counts.pages += 1;
             }
             counts.seen += page.users.len() as i64;
+            let wanted = local.take(page);
+            let working = Instant::now();
+            let applied = self.apply_page(&issuer, wanted).await.map_err(db_error)?;
+            counts.database_time += working.elapsed();
             counts.updated += applied.updated;
             counts.created += applied.created;
             disabled.extend(applied.disabled);
-            for u in page.users {
-                if seen.insert(u.subject) {
-                    people += 1;
-                }
-            }
-            seen.extend(page.skipped);
             tracing::info!(run = %run_id, page = counts.pages, seen = counts.seen, updated = counts.updated,
                 created = counts.created, "sync page committed");
             // The run's counters and the lease are refreshed once a second, not once a page.
@@ -516,9 +508,13 @@ impl Syncer {
                 self.progress(run_id, counts).await?;
                 counts.database_time += working.elapsed();
                 last_progress = Instant::now();
-                last_renewal = last_progress;
             }
         }
+        let directory = lister
+            .finish()
+            .await
+            .map_err(|e| format!("{name} admin API: the listing stopped: {e}"))?;
+        let people = local.people();
         if let Some(expected) = directory.expected()
             && people < expected
         {
@@ -527,37 +523,19 @@ impl Syncer {
                  (users deleted during the listing do this; the next run completes)"
             ));
         }
-        // Not needed past the listing; the rows read next take its place.
-        drop(known);
         let working = Instant::now();
         // Deactivating while another instance syncs would act on a listing it no longer owns.
         self.keep_lease().await?;
         // The listing is complete: now, and only now, users disabled or gone at the provider go inactive.
-        // Only users created before the run: one whose first login came during the listing may have been
-        // added at the provider after the page that would have held them was read. (Filtered in SQL: with
-        // 100 000 users, every column read here costs megabytes.)
-        let active: Vec<(String, Uuid)> = users::Entity::find()
-            .select_only()
-            .column(users::Column::Subject)
-            .column(users::Column::Id)
-            .filter(users::Column::Issuer.eq(issuer.as_str()))
-            .filter(users::Column::Active.eq(true))
-            .filter(users::Column::CreatedAt.lt(run.started_at))
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(|e| format!("database: {e}"))?;
-        if seen.is_empty() && !active.is_empty() {
+        let mut gone = local.missing();
+        if !local.listed_any() && !gone.is_empty() {
             return Err(
                 "the provider listed no users at all; refusing to deactivate everyone".into(),
             );
         }
-        let mut gone = reconcile::missing(active.iter().map(|(s, id)| (s.as_str(), *id)), &seen);
+        drop(local);
         gone.extend(disabled);
-        counts.deactivated = self
-            .deactivate(&gone)
-            .await
-            .map_err(|e| format!("database: {e}"))?;
+        counts.deactivated = self.deactivate(&gone).await.map_err(db_error)?;
         counts.database_time += working.elapsed();
         Ok(())
     }
@@ -589,18 +567,13 @@ impl Syncer {
         }
     }
 
-    /// One page in one transaction. Deactivations are returned, not applied.
-    async fn apply_page(
-        &self,
-        issuer: &str,
-        page: &[directory::DirectoryUser],
-        known: &HashMap<String, Uuid>,
-    ) -> Result<Applied, DbErr> {
-        let ids: Vec<Uuid> = page
-            .iter()
-            .filter_map(|u| known.get(&u.subject).copied())
-            .collect();
-        let local: HashMap<String, reconcile::LocalUser> = if ids.is_empty() {
+    /// One page in one transaction. Deactivations are returned, not applied. Reads only the local users
+    /// that `wanted` names: those the page may change.
+    async fn apply_page(&self, issuer: &str, wanted: Candidates) -> Result<Applied, DbErr> {
+        if wanted.users.is_empty() {
+            return Ok(Applied::default());
+        }
+        let local: HashMap<String, reconcile::LocalUser> = if wanted.ids.is_empty() {
             HashMap::new()
         } else {
             use users::Column as C;
@@ -617,7 +590,7 @@ impl Syncer {
                     C::Active,
                     C::DeactivatedBy,
                 ])
-                .filter(C::Id.is_in(ids))
+                .filter(C::Id.is_in(wanted.ids))
                 .into_model::<reconcile::LocalUser>()
                 .all(&self.db)
                 .await?
@@ -625,7 +598,7 @@ impl Syncer {
                 .map(|u| (u.subject.clone(), u))
                 .collect()
         };
-        let changes = reconcile::reconcile_page(page, &local, self.settings.create_users);
+        let changes = reconcile::reconcile_page(&wanted.users, &local, self.settings.create_users);
         let mut applied = Applied::default();
         if changes.is_empty() {
             return Ok(applied);
@@ -892,6 +865,44 @@ impl Syncer {
                 cron,
                 tz: self.settings.timezone,
             })
+    }
+}
+
+/// A page as the lister read it, and how long the provider took.
+struct Listed {
+    page: Result<Option<directory::Page>, DirectoryError>,
+    waited: Duration,
+}
+
+/// Reads the directory to its end (or first error) into `pages`, and hands the pager back for its count.
+/// Stops early when the run stops reading.
+async fn list(mut directory: Directory, pages: mpsc::Sender<Listed>) -> Directory {
+    loop {
+        let started = Instant::now();
+        let page = directory.next_page().await;
+        let last = !matches!(page, Ok(Some(_)));
+        let listed = Listed {
+            page,
+            waited: started.elapsed(),
+        };
+        if pages.send(listed).await.is_err() || last {
+            return directory;
+        }
+    }
+}
+
+/// A task that ends with the run: a run that fails stops its listing too.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn finish(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -457,7 +457,7 @@ async fn a_generic_provider_has_no_directory_to_sync() {
 #[tokio::test]
 async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
     for layout in Layout::BOTH {
-        let (app, _idp, admin) = admin_app(
+        let (app, idp, admin) = admin_app(
             layout,
             &[
                 ("KEYWARD_SYNC_CREATE_USERS", "true"),
@@ -517,6 +517,37 @@ async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
             disabled["total"], 1,
             "the provider's disabled user was created inactive"
         );
+
+        // One change of each kind among a thousand unchanged users: the run finds exactly those.
+        let generated = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
+        idp.patch_user(&generated(777), json!({"email": "renamed777@example.com"}))
+            .await;
+        idp.patch_user(&generated(778), json!({"enabled": false}))
+            .await;
+        idp.delete_user(&generated(779)).await;
+        let third = sync(&app, &admin).await;
+        assert_eq!(
+            (
+                third["status"].as_str(),
+                third["updated"].as_i64(),
+                third["deactivated"].as_i64()
+            ),
+            (Some("succeeded"), Some(1), Some(2)),
+            "{layout:?}: {third}"
+        );
+        let renamed = json_of(
+            call(
+                &app,
+                Some(&admin),
+                "GET",
+                "/api/v1/users?email=renamed777",
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(renamed["total"], 1, "{renamed}");
     }
 }
 
