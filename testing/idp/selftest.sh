@@ -427,13 +427,15 @@ if start_idp authentik IDP_LAYOUT=authentik IDP_GENERATED_USERS=1000; then
   check "authentik api: 403 body has detail" test -n "$(jget "$TMP/b" j.detail)"
   check "authentik api: wrong token -> 403" eq "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer nope' "$API")" 403
   H="Authorization: Bearer authentik-admin-token"
-  curl -s -H "$H" "$API?page=1&page_size=10&ordering=pk" >"$TMP/ak1.json"
+  curl -s -H "$H" "$API?page=1&page_size=10&ordering=pk&include_groups=false" >"$TMP/ak1.json"
   check "authentik api: pagination block of page 1" eq "$(jget "$TMP/ak1.json" 'JSON.stringify(j.pagination)')" \
     '{"next":2,"previous":0,"count":1006,"current":1,"total_pages":101,"start_index":1,"end_index":10}'
   check "authentik api: user object shape" eq "$(jget "$TMP/ak1.json" 'Object.keys(j.results[0]).sort().join(",")')" \
     "attributes,avatar,date_joined,email,groups,groups_obj,is_active,is_superuser,last_login,last_updated,name,password_change_date,path,pk,type,uid,username,uuid"
   check "authentik api: alice uid = OIDC sub, superuser, last_login set" eq "$(jget "$TMP/ak1.json" 'const a=j.results.find(u=>u.username==="alice"); [a.uid, a.is_superuser, !!a.last_login, a.groups_obj, typeof a.pk].join(",")')" \
     "6f1c1b2e-4a0d-4c55-9a8e-1f0b7a1d2c01,true,true,,number"
+  check "authentik api: groups_obj listed unless include_groups=false" eq "$(curl -s -H "$H" "$API?page=1&page_size=10&ordering=pk" | node -e 'let d="";process.stdin.on("data",c=>d+=c).on("end",()=>{const a=JSON.parse(d).results.find(u=>u.username==="alice");console.log(a.groups_obj.map(g=>g.name).sort().join(","))})')" \
+    "admins,users"
   check "authentik api: noemail has email \"\" and service account listed" eq "$(jget "$TMP/ak1.json" 'const n=j.results.find(u=>u.username==="noemail"), s=j.results.find(u=>u.type==="service_account"); JSON.stringify([n.email, s.username, s.is_active])')" \
     '["","ak-outpost-service",true]'
   check "authentik api: disabled user is_active=false" eq "$(jget "$TMP/ak1.json" 'j.results.find(u=>u.username==="disabled").is_active')" false

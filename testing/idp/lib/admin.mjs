@@ -258,7 +258,8 @@ export async function authentikApi(ctx) {
   }
   if (req.method !== 'GET') return send(405, { detail: `Method "${req.method}" not allowed.` });
   const q = url.searchParams;
-  const includeGroups = bool(q.get('include_groups')) === true;
+  // Like authentik (2024.x on): groups_obj is listed unless the client asks `include_groups=false`.
+  const includeGroups = bool(q.get('include_groups')) !== false;
 
   if (url.pathname === '/api/v3/core/users/') {
     state.stats.admin_list_requests += 1;
