@@ -64,18 +64,8 @@ impl LocalIndex {
         let mut index = Self::new();
         let mut rows = users::Entity::find()
             .select_only()
-            .columns([
-                C::Id,
-                C::Subject,
-                C::Email,
-                C::EmailVerified,
-                C::DisplayName,
-                C::Username,
-                C::AvatarUrl,
-                C::Active,
-                C::DeactivatedBy,
-                C::CreatedAt,
-            ])
+            .columns(LocalUser::COLUMNS)
+            .column(C::CreatedAt)
             .filter(C::Issuer.eq(issuer))
             .into_model::<Row>()
             .stream(db)

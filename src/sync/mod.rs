@@ -576,21 +576,10 @@ impl Syncer {
         let local: HashMap<String, reconcile::LocalUser> = if wanted.ids.is_empty() {
             HashMap::new()
         } else {
-            use users::Column as C;
             users::Entity::find()
                 .select_only()
-                .columns([
-                    C::Id,
-                    C::Subject,
-                    C::Email,
-                    C::EmailVerified,
-                    C::DisplayName,
-                    C::Username,
-                    C::AvatarUrl,
-                    C::Active,
-                    C::DeactivatedBy,
-                ])
-                .filter(C::Id.is_in(wanted.ids))
+                .columns(reconcile::LocalUser::COLUMNS)
+                .filter(users::Column::Id.is_in(wanted.ids))
                 .into_model::<reconcile::LocalUser>()
                 .all(&self.db)
                 .await?

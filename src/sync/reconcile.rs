@@ -31,6 +31,21 @@ pub struct LocalUser {
     pub deactivated_by: Option<String>,
 }
 
+impl LocalUser {
+    /// The columns it is read from.
+    pub const COLUMNS: [users::Column; 9] = [
+        users::Column::Id,
+        users::Column::Subject,
+        users::Column::Email,
+        users::Column::EmailVerified,
+        users::Column::DisplayName,
+        users::Column::Username,
+        users::Column::AvatarUrl,
+        users::Column::Active,
+        users::Column::DeactivatedBy,
+    ];
+}
+
 impl From<&users::Model> for LocalUser {
     fn from(u: &users::Model) -> Self {
         Self {
