@@ -191,6 +191,17 @@ impl Failure<'_> {
         self.record(reason, detail, user_id).await;
         redirect(with_error(return_to, code, detail))
     }
+
+    async fn inactive(&self, return_to: &str, user_id: Uuid) -> Redirect {
+        self.back(
+            return_to,
+            reason::INACTIVE,
+            "account_inactive",
+            "this account is deactivated",
+            Some(user_id),
+        )
+        .await
+    }
 }
 
 #[OpenApi(tag = "ApiTags::Auth")]
@@ -385,15 +396,7 @@ impl AuthApi {
         if let Some(known) = users::find_by_subject(&app.db, provider.issuer(), &claims.sub).await?
             && !known.active
         {
-            return Ok(fail
-                .back(
-                    back_to,
-                    reason::INACTIVE,
-                    "account_inactive",
-                    "this account is deactivated",
-                    Some(known.id),
-                )
-                .await);
+            return Ok(fail.inactive(back_to, known.id).await);
         }
         let (user, created) = users::upsert(
             &app.db,
@@ -424,15 +427,7 @@ impl AuthApi {
             app.auth.access.changed(&app.db).await?;
         }
         if !user.active {
-            return Ok(fail
-                .back(
-                    back_to,
-                    reason::INACTIVE,
-                    "account_inactive",
-                    "this account is deactivated",
-                    Some(user.id),
-                )
-                .await);
+            return Ok(fail.inactive(back_to, user.id).await);
         }
         let provider_expires_at = tokens
             .access_token_expires_in
