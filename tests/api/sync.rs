@@ -629,14 +629,16 @@ async fn a_service_account_known_locally_is_neither_missing_nor_updated() {
     let (app, _idp, admin) = admin_app(Layout::Authentik, &[], &[]).await;
     insert_user(&app, OUTPOST_SUB, "Outpost (from its token)").await;
     let run = sync(&app, &admin).await;
+    assert_service_account_left_alone(&app, &run, OUTPOST_SUB, "Outpost (from its token)").await;
+}
+
+/// A run that succeeded, deactivated nobody, and left the local row of a service account as it was.
+async fn assert_service_account_left_alone(app: &TestApp, run: &Value, sub: &str, name: &str) {
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["deactivated"], 0, "{run}");
-    let account = user(&app, OUTPOST_SUB).await;
+    let account = user(app, sub).await;
     assert!(account.active);
-    assert_eq!(
-        account.display_name.as_deref(),
-        Some("Outpost (from its token)")
-    );
+    assert_eq!(account.display_name.as_deref(), Some(name));
 }
 
 #[tokio::test]
@@ -657,16 +659,9 @@ async fn a_keycloak_service_account_known_locally_is_not_missing() {
     .await;
     insert_user(&app, REPORTS_SUB, "reports (from its token)").await;
     let run = sync(&app, &admin).await;
-    assert_eq!(run["status"], "succeeded", "{run}");
-    assert_eq!(run["deactivated"], 0, "{run}");
+    assert_service_account_left_alone(&app, &run, REPORTS_SUB, "reports (from its token)").await;
     assert_eq!(run["seen"], 5, "people only: {run}");
     assert_eq!(run["pages"], 3, "pages of people only: {run}");
-    let account = user(&app, REPORTS_SUB).await;
-    assert!(account.active);
-    assert_eq!(
-        account.display_name.as_deref(),
-        Some("reports (from its token)")
-    );
 }
 
 #[tokio::test]
