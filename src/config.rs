@@ -63,6 +63,8 @@ pub struct SyncSettings {
     pub create_users: bool,
     pub on_startup: bool,
     pub page_size: u32,
+    /// Listing pages requested from the admin API at once.
+    pub concurrency: usize,
     /// Overrides the admin API's base URL (scheme, host, port and any path prefix), derived from the issuer.
     pub admin_url: Option<Url>,
     pub admin_client_id: Option<String>,
@@ -463,6 +465,18 @@ fn sync_settings<F: Fn(&str) -> Option<String>>(
             expected: "a page size from 1 to 1000".into(),
         });
     }
+    let concurrency: usize = vars.parse(
+        "KEYWARD_SYNC_CONCURRENCY",
+        "4",
+        "a number of page requests from 1 to 16",
+    )?;
+    if !(1..=16).contains(&concurrency) {
+        return Err(ConfigError {
+            var: "KEYWARD_SYNC_CONCURRENCY",
+            value: concurrency.to_string(),
+            expected: "a number of page requests from 1 to 16".into(),
+        });
+    }
     let admin_url = match vars.get("KEYWARD_IDP_ADMIN_URL") {
         None => None,
         Some(raw) => Some(parse_public_url(&raw).ok_or_else(|| ConfigError {
@@ -499,6 +513,7 @@ fn sync_settings<F: Fn(&str) -> Option<String>>(
         create_users: vars.boolean("KEYWARD_SYNC_CREATE_USERS", false)?,
         on_startup: vars.boolean("KEYWARD_SYNC_ON_STARTUP", false)?,
         page_size,
+        concurrency,
         admin_url,
         admin_client_id,
         admin_client_secret,
@@ -740,6 +755,8 @@ mod tests {
             ("KEYWARD_SYNC_TIMEZONE", "Mars/Olympus"),
             ("KEYWARD_SYNC_ENABLED", "maybe"),
             ("KEYWARD_SYNC_PAGE_SIZE", "5000"),
+            ("KEYWARD_SYNC_CONCURRENCY", "0"),
+            ("KEYWARD_SYNC_CONCURRENCY", "17"),
         ] {
             assert_eq!(config(&[(var, value)]).unwrap_err().var, var, "{value}");
         }

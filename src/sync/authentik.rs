@@ -1,11 +1,14 @@
 //! Authentik's API v3: `GET /api/v3/core/users/?page=&page_size=&ordering=pk&include_groups=false` with a static
-//! API token; `pagination.next` is the next page number, 0 at the end.
+//! API token; `pagination.next` is the next page number, 0 at the end. Once the first page has told how many there
+//! are, several pages are requested at once and answered in order.
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::directory::{
-    DirectoryError, DirectoryProvider, DirectoryUser, Page, classify, non_empty, transport,
-    with_retries,
+    DirectoryError, DirectoryProvider, DirectoryUser, InFlight, Page, classify, non_empty,
+    transport, with_retries,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +63,9 @@ impl From<AuthentikUser> for DirectoryUser {
 #[derive(Debug, Deserialize)]
 pub struct Pagination {
     pub next: f64,
+    /// Pages at the time of this answer; 0 when the answer does not say.
+    #[serde(default)]
+    pub total_pages: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,19 +77,35 @@ pub struct UserPage {
 pub struct AuthentikDirectory {
     http: reqwest::Client,
     users_url: String,
-    token: String,
+    token: Arc<str>,
     page_size: u32,
+    /// Pages requested at once.
+    concurrency: usize,
+    /// The next page to request; 0 once the last one has been answered.
     next: u64,
+    /// The last page the provider reported; pages past it are not requested ahead.
+    last: u64,
+    /// Answers come with the page number they were requested for.
+    requests: InFlight<(u64, UserPage)>,
 }
 
 impl AuthentikDirectory {
-    pub fn new(http: reqwest::Client, base: &str, token: String, page_size: u32) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        token: String,
+        page_size: u32,
+        concurrency: usize,
+    ) -> Self {
         Self {
             http,
             users_url: format!("{}/api/v3/core/users/", base.trim_end_matches('/')),
-            token,
+            token: token.into(),
             page_size,
+            concurrency: concurrency.max(1),
             next: 1,
+            last: 1,
+            requests: InFlight::new(),
         }
     }
 
@@ -122,6 +144,34 @@ impl AuthentikDirectory {
             .await
             .map_err(|e| DirectoryError::Transient(format!("{what}: {}", e.without_url())))
     }
+
+    /// Requests page `self.next`, to be answered after the ones already out.
+    fn request(&mut self) {
+        let (http, url, token, page, size) = (
+            self.http.clone(),
+            self.users_url.clone(),
+            self.token.clone(),
+            self.next,
+            self.page_size,
+        );
+        self.requests.push(async move {
+            let resp = with_retries("Authentik user listing", |_| {
+                Self::get_page(&http, &url, &token, page, size)
+            })
+            .await?;
+            Ok((page, resp))
+        });
+        self.next += 1;
+    }
+}
+
+/// A page number from the API's pagination (a JSON number), 0 when it is none.
+fn page_number(n: f64) -> u64 {
+    if n.is_finite() && n >= 1.0 {
+        n as u64
+    } else {
+        0
+    }
 }
 
 impl DirectoryProvider for AuthentikDirectory {
@@ -129,23 +179,33 @@ impl DirectoryProvider for AuthentikDirectory {
         if self.next == 0 {
             return Ok(None);
         }
-        let (http, url, token, page, size) = (
-            &self.http,
-            &self.users_url,
-            &self.token,
-            self.next,
-            self.page_size,
-        );
-        let resp = with_retries("Authentik user listing", |_| {
-            Self::get_page(http, url, token, page, size)
-        })
-        .await?;
-        let next = resp.pagination.next;
-        self.next = if next.is_finite() && next >= 1.0 && (next as u64) > page {
-            next as u64
-        } else {
-            0
+        // The first page tells how many there are; those are then requested ahead, up to `concurrency` at
+        // once, and answered in order.
+        while self.next <= self.last && self.requests.len() < self.concurrency {
+            self.request();
+        }
+        let Some(answer) = self.requests.next().await else {
+            return Err(DirectoryError::Fatal(
+                "Authentik user listing: no page requested".into(),
+            ));
         };
+        let (page, resp) = answer?;
+        let next = page_number(resp.pagination.next);
+        if next <= page {
+            // The last page: any requested past it (the listing shrank meanwhile) hold nobody.
+            self.requests.clear();
+            self.next = 0;
+        } else if next != page + 1 {
+            // Not the page requested ahead: follow the API's pointer.
+            self.requests.clear();
+            self.next = next;
+            self.last = next;
+        } else {
+            self.last = self
+                .last
+                .max(next)
+                .max(page_number(resp.pagination.total_pages));
+        }
         let (accounts, people): (Vec<AuthentikUser>, Vec<AuthentikUser>) = resp
             .results
             .into_iter()

@@ -1,6 +1,8 @@
 //! The provider's user directory, read page by page through its admin API.
 
-use std::{future::Future, time::Duration};
+use std::{collections::VecDeque, future::Future, time::Duration};
+
+use tracing::Instrument;
 
 /// A user as the provider's directory lists them: metadata only, never credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,59 @@ pub trait DirectoryProvider: Send {
     /// held fewer came up short, and must not decide who is missing.
     fn expected(&self) -> Option<u64> {
         None
+    }
+}
+
+/// Page requests made ahead of need, answered in the order they were made. Each runs as its own task, with its
+/// own tries; the ones still out when the queue is cleared or dropped are aborted.
+pub(crate) struct InFlight<T> {
+    requests: VecDeque<tokio::task::JoinHandle<Result<T, DirectoryError>>>,
+}
+
+impl<T: Send + 'static> InFlight<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            requests: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub(crate) fn push<F>(&mut self, request: F)
+    where
+        F: Future<Output = Result<T, DirectoryError>> + Send + 'static,
+    {
+        self.requests
+            .push_back(tokio::spawn(request.in_current_span()));
+    }
+
+    /// The answer to the oldest request still out, `None` when there is none.
+    pub(crate) async fn next(&mut self) -> Option<Result<T, DirectoryError>> {
+        let oldest = self.requests.front_mut()?;
+        let answer = oldest.await;
+        self.requests.pop_front();
+        Some(answer.unwrap_or_else(|e| {
+            Err(DirectoryError::Fatal(format!(
+                "a page request stopped: {e}"
+            )))
+        }))
+    }
+
+    /// Drops the requests still out: the listing ended before them.
+    pub(crate) fn clear(&mut self) {
+        for request in self.requests.drain(..) {
+            request.abort();
+        }
+    }
+}
+
+impl<T> Drop for InFlight<T> {
+    fn drop(&mut self) {
+        for request in &self.requests {
+            request.abort();
+        }
     }
 }
 

@@ -1,14 +1,21 @@
 //! Keycloak's Admin REST API: a service-account token by `client_credentials`, then
-//! `GET /admin/realms/{realm}/users?first=&max=` until a short page, then the service accounts
-//! (`username=service-account-`) the same way.
+//! `GET /admin/realms/{realm}/users?first=&max=` until a short page (several pages requested at once, answered
+//! in order), then the service accounts (`username=service-account-`) the same way, one page at a time.
 
-use std::{collections::HashMap, future::Future};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use serde::Deserialize;
 
 use super::directory::{
-    DirectoryError, DirectoryProvider, DirectoryUser, Page, classify, non_empty, transport,
-    with_retries,
+    DirectoryError, DirectoryProvider, DirectoryUser, InFlight, Page, classify, non_empty,
+    transport, with_retries,
 };
 
 /// A user in Keycloak's `UserRepresentation`, the fields the sync reads.
@@ -71,13 +78,14 @@ struct TokenResponse {
 pub struct KeycloakDirectory {
     http: reqwest::Client,
     users_url: String,
-    token_url: String,
-    client_id: String,
-    client_secret: String,
+    admin: Arc<AdminToken>,
     page_size: u32,
-    first: u64,
+    /// Pages of people requested at once.
+    concurrency: usize,
+    /// `first=` of the next page to request.
+    next_first: u64,
     phase: Phase,
-    token: Option<String>,
+    requests: InFlight<Vec<KeycloakUser>>,
     /// How many people Keycloak counted before the listing began.
     expected: Option<u64>,
 }
@@ -95,41 +103,39 @@ enum Phase {
 
 const SERVICE_ACCOUNT_PREFIX: &str = "service-account-";
 
-impl KeycloakDirectory {
-    /// `base` is the server URL (with any path prefix, e.g. `/auth` on old installs), `realm` the realm name.
-    pub fn new(
-        http: reqwest::Client,
-        base: &str,
-        realm: &str,
-        client_id: String,
-        client_secret: String,
-        page_size: u32,
-    ) -> Self {
-        let base = base.trim_end_matches('/');
-        Self {
-            http,
-            users_url: format!("{base}/admin/realms/{realm}/users"),
-            token_url: format!("{base}/realms/{realm}/protocol/openid-connect/token"),
-            client_id,
-            client_secret,
-            page_size,
-            first: 0,
-            phase: Phase::People,
-            token: None,
-            expected: None,
+/// The admin token the requests in flight share: fetched once for all of them, and fetched again once when
+/// it is refused, however many requests it was refused to.
+struct AdminToken {
+    http: reqwest::Client,
+    url: String,
+    client_id: String,
+    client_secret: String,
+    /// The token and its generation (1 for the first one fetched). Held across a fetch, so that requests
+    /// needing a token meanwhile wait for that one.
+    current: tokio::sync::Mutex<Option<(u64, String)>>,
+}
+
+impl AdminToken {
+    /// The current token, or a new one when there is none yet or the current one is generation `refused`.
+    async fn get(&self, refused: Option<u64>) -> Result<(u64, String), DirectoryError> {
+        let mut current = self.current.lock().await;
+        if let Some((generation, token)) = current.as_ref()
+            && Some(*generation) != refused
+        {
+            return Ok((*generation, token.clone()));
         }
+        let generation = current.as_ref().map_or(1, |(g, _)| g + 1);
+        let token = self.fetch().await?;
+        *current = Some((generation, token.clone()));
+        Ok((generation, token))
     }
 
-    async fn fetch_token(
-        http: &reqwest::Client,
-        url: &str,
-        id: &str,
-        secret: &str,
-    ) -> Result<String, DirectoryError> {
+    async fn fetch(&self) -> Result<String, DirectoryError> {
         let what = "Keycloak admin token";
-        let resp = http
-            .post(url)
-            .basic_auth(id, Some(secret))
+        let resp = self
+            .http
+            .post(&self.url)
+            .basic_auth(&self.client_id, Some(&self.client_secret))
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
@@ -147,6 +153,57 @@ impl KeycloakDirectory {
             .await
             .map(|t| t.access_token)
             .map_err(|e| DirectoryError::Fatal(format!("{what}: {}", e.without_url())))
+    }
+
+    /// One admin API call with retries; after a 401 the next try fetches a new token, unless another
+    /// request already has.
+    async fn authorized<T, F, Fut>(&self, what: &str, request: F) -> Result<T, DirectoryError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, DirectoryError>>,
+    {
+        // Generation of the token the last try sent; 0 before the first.
+        let sent = AtomicU64::new(0);
+        let (sent, request) = (&sent, &request);
+        with_retries(what, |refresh| async move {
+            let refused = refresh.then(|| sent.load(Ordering::Relaxed));
+            let (generation, token) = self.get(refused).await?;
+            sent.store(generation, Ordering::Relaxed);
+            request(token).await
+        })
+        .await
+    }
+}
+
+impl KeycloakDirectory {
+    /// `base` is the server URL (with any path prefix, e.g. `/auth` on old installs), `realm` the realm name.
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        realm: &str,
+        client_id: String,
+        client_secret: String,
+        page_size: u32,
+        concurrency: usize,
+    ) -> Self {
+        let base = base.trim_end_matches('/');
+        Self {
+            admin: Arc::new(AdminToken {
+                http: http.clone(),
+                url: format!("{base}/realms/{realm}/protocol/openid-connect/token"),
+                client_id,
+                client_secret,
+                current: tokio::sync::Mutex::new(None),
+            }),
+            http,
+            users_url: format!("{base}/admin/realms/{realm}/users"),
+            page_size,
+            concurrency: concurrency.max(1),
+            next_first: 0,
+            phase: Phase::People,
+            requests: InFlight::new(),
+            expected: None,
+        }
     }
 
     /// `GET …/users/count`: people only, service accounts not counted (as in the plain listing).
@@ -170,44 +227,6 @@ impl KeycloakDirectory {
         resp.json::<u64>()
             .await
             .map_err(|e| DirectoryError::Transient(format!("{what}: {}", e.without_url())))
-    }
-
-    /// One admin API call with retries, fetching the admin token first when there is none yet and again,
-    /// once, after a 401.
-    async fn authorized<T, F, Fut>(&mut self, what: &str, request: F) -> Result<T, DirectoryError>
-    where
-        F: Fn(String) -> Fut,
-        Fut: Future<Output = Result<T, DirectoryError>>,
-    {
-        let (http, token_url, id, secret) = (
-            &self.http,
-            &self.token_url,
-            &self.client_id,
-            &self.client_secret,
-        );
-        let token = std::sync::Mutex::new(self.token.take());
-        let (token, request) = (&token, &request);
-        let result = with_retries(what, |refresh| async move {
-            let held = if refresh {
-                None
-            } else {
-                token.lock().ok().and_then(|t| t.clone())
-            };
-            let current = match held {
-                Some(t) => t,
-                None => {
-                    let fresh = Self::fetch_token(http, token_url, id, secret).await?;
-                    if let Ok(mut t) = token.lock() {
-                        *t = Some(fresh.clone());
-                    }
-                    fresh
-                }
-            };
-            request(current).await
-        })
-        .await;
-        self.token = token.lock().ok().and_then(|t| t.clone());
-        result
     }
 
     async fn get_page(
@@ -245,6 +264,25 @@ impl KeycloakDirectory {
             .await
             .map_err(|e| DirectoryError::Transient(format!("{what}: {}", e.without_url())))
     }
+
+    /// Requests the next page of `phase`, to be answered after the ones already out.
+    fn request(&mut self, phase: Phase) {
+        let (http, url, admin, first, max) = (
+            self.http.clone(),
+            self.users_url.clone(),
+            self.admin.clone(),
+            self.next_first,
+            self.page_size,
+        );
+        self.requests.push(async move {
+            admin
+                .authorized("Keycloak user listing", |token| {
+                    Self::get_page(http.clone(), url.clone(), token, first, max, phase)
+                })
+                .await
+        });
+        self.next_first += u64::from(max);
+    }
 }
 
 impl DirectoryProvider for KeycloakDirectory {
@@ -253,27 +291,28 @@ impl DirectoryProvider for KeycloakDirectory {
         if phase == Phase::Done {
             return Ok(None);
         }
-        let (http, url, first, max) = (
-            self.http.clone(),
-            self.users_url.clone(),
-            self.first,
-            self.page_size,
-        );
-        if phase == Phase::People && first == 0 && self.expected.is_none() {
+        if phase == Phase::People && self.expected.is_none() {
             // Counted before the listing: a user deleted meanwhile shifts later pages so that someone is
             // skipped, and only a count taken before notices.
+            let (http, url) = (&self.http, &self.users_url);
             let count = self
+                .admin
                 .authorized("Keycloak user count", |token| {
                     Self::get_count(http.clone(), url.clone(), token)
                 })
                 .await?;
             self.expected = Some(count);
         }
-        let page = self
-            .authorized("Keycloak user listing", |token| {
-                Self::get_page(http.clone(), url.clone(), token, first, max, phase)
-            })
-            .await?;
+        // Pages of people are requested ahead, up to `concurrency` at once, until one comes back short; service
+        // accounts are few, one page at a time.
+        let ahead = match phase {
+            Phase::People => self.concurrency,
+            _ => 1,
+        };
+        while self.requests.len() < ahead {
+            self.request(phase);
+        }
+        let page = self.requests.next().await.unwrap_or(Ok(Vec::new()))?;
         // Service accounts are not people: the plain listing should hold none, and the search for them may
         // match other usernames containing the prefix.
         let (accounts, people): (Vec<KeycloakUser>, Vec<KeycloakUser>) =
@@ -283,13 +322,13 @@ impl DirectoryProvider for KeycloakDirectory {
                     .is_some_and(|n| n.starts_with(SERVICE_ACCOUNT_PREFIX))
             });
         if page.len() < self.page_size as usize {
+            // The listing ended here; pages requested past its end hold nobody it has not listed.
+            self.requests.clear();
             self.phase = match phase {
                 Phase::People => Phase::ServiceAccounts,
                 _ => Phase::Done,
             };
-            self.first = 0;
-        } else {
-            self.first += page.len() as u64;
+            self.next_first = 0;
         }
         if page.is_empty() && self.phase == Phase::Done {
             return Ok(None);

@@ -246,7 +246,7 @@ impl Syncer {
     }
 
     fn directory(&self) -> Result<Directory, StartError> {
-        let size = self.settings.page_size;
+        let (size, concurrency) = (self.settings.page_size, self.settings.concurrency);
         match &self.target {
             Target::Keycloak {
                 base,
@@ -260,12 +260,14 @@ impl Syncer {
                 client_id.clone(),
                 client_secret.clone(),
                 size,
+                concurrency,
             ))),
             Target::Authentik { base, token } => Ok(Directory::Authentik(AuthentikDirectory::new(
                 self.http.clone(),
                 base,
                 token.clone(),
                 size,
+                concurrency,
             ))),
             Target::Unavailable(why) => Err(StartError::NoDirectory(why.clone())),
         }

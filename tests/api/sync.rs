@@ -269,26 +269,36 @@ async fn a_failure_mid_listing_deactivates_nobody_and_is_recorded() {
 }
 
 #[tokio::test]
-async fn an_expired_admin_token_is_fetched_again() {
+async fn an_expired_admin_token_is_fetched_again_once_for_all_pages_in_flight() {
     let (app, idp, admin) =
         admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "1")], &[]).await;
-    // Admin tokens live 2 s and every page takes 700 ms: the token expires during the listing.
-    idp.set_faults(json!({"admin_token_ttl_s": 2, "slow_ms": 700}))
+    // 12 people, a page each, 4 pages in flight at once: rounds of 4 requests at 0, 0.7 and 1.4 s.
+    for n in 1..=7 {
+        idp.upsert_user(json!({
+            "sub": format!("7a000000-0000-4000-8000-{n:012}"),
+            "username": format!("extra{n}"),
+            "email": format!("extra{n}@example.com"),
+        }))
+        .await;
+    }
+    // Admin tokens live at most 1 s (expiry is in whole seconds) and every page takes 700 ms: a later round
+    // of requests goes out with an expired token, and all 4 of its requests are refused together.
+    idp.set_faults(json!({"admin_token_ttl_s": 1, "slow_ms": 700}))
         .await;
     idp.reset_stats().await;
     let run = sync(&app, &admin).await;
     assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["seen"], 12, "{run}");
     let stats = idp.stats().await;
+    let refused = stats["admin_unauthorized"].as_u64().unwrap();
+    let fetched = stats["token_requests"]["by_grant"]["client_credentials"]
+        .as_u64()
+        .unwrap();
+    assert!(refused >= 1 && fetched >= 2, "{stats}");
+    // One new token per refused round, not one per refused request.
     assert!(
-        stats["admin_unauthorized"].as_u64().unwrap() >= 1,
-        "{stats}"
-    );
-    assert!(
-        stats["token_requests"]["by_grant"]["client_credentials"]
-            .as_u64()
-            .unwrap()
-            >= 2,
-        "{stats}"
+        fetched - 1 < refused,
+        "{fetched} tokens for {refused} refusals: {stats}"
     );
 }
 
@@ -747,8 +757,16 @@ async fn an_expired_lease_is_taken_over_and_its_run_closed() {
 
 #[tokio::test]
 async fn a_listing_shorter_than_the_providers_count_deactivates_nobody() {
-    let (app, idp, admin) =
-        admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "2")], &[]).await;
+    // One page at a time, so that the deletion lands exactly between two pages.
+    let (app, idp, admin) = admin_app(
+        Layout::Keycloak,
+        &[
+            ("KEYWARD_SYNC_PAGE_SIZE", "2"),
+            ("KEYWARD_SYNC_CONCURRENCY", "1"),
+        ],
+        &[],
+    )
+    .await;
     let _zoe = logged_in(&app, "zoe").await;
     idp.set_faults(json!({"slow_ms": 400})).await;
     idp.reset_stats().await;
