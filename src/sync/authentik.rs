@@ -2,7 +2,7 @@
 //! API token; `pagination.next` is the next page number, 0 at the end. Once the first page has told how many there
 //! are, several pages are requested at once and answered in order.
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use serde::Deserialize;
 
@@ -63,6 +63,9 @@ impl From<AuthentikUser> for DirectoryUser {
 #[derive(Debug, Deserialize)]
 pub struct Pagination {
     pub next: f64,
+    /// Users in the whole listing at the time of this answer, service accounts included.
+    #[serde(default)]
+    pub count: Option<u64>,
     /// Pages at the time of this answer; 0 when the answer does not say.
     #[serde(default)]
     pub total_pages: f64,
@@ -87,6 +90,10 @@ pub struct AuthentikDirectory {
     last: u64,
     /// Answers come with the page number they were requested for.
     requests: InFlight<(u64, UserPage)>,
+    /// The listing's size as the first page reported it, service accounts included.
+    counted: Option<u64>,
+    /// Distinct service accounts listed.
+    accounts: HashSet<String>,
 }
 
 impl AuthentikDirectory {
@@ -106,6 +113,8 @@ impl AuthentikDirectory {
             next: 1,
             last: 1,
             requests: InFlight::new(),
+            counted: None,
+            accounts: HashSet::new(),
         }
     }
 
@@ -206,10 +215,14 @@ impl DirectoryProvider for AuthentikDirectory {
                 .max(next)
                 .max(page_number(resp.pagination.total_pages));
         }
+        // Offset pages shift when a user is deleted during the listing, so that someone else goes unlisted:
+        // only the count from before notices.
+        self.counted = self.counted.or(resp.pagination.count);
         let (accounts, people): (Vec<AuthentikUser>, Vec<AuthentikUser>) = resp
             .results
             .into_iter()
             .partition(AuthentikUser::is_service_account);
+        self.accounts.extend(accounts.iter().map(|u| u.uid.clone()));
         Ok(Some(Page {
             users: people.into_iter().map(DirectoryUser::from).collect(),
             skipped: accounts.into_iter().map(|u| u.uid).collect(),
@@ -218,5 +231,12 @@ impl DirectoryProvider for AuthentikDirectory {
 
     fn name(&self) -> &'static str {
         "authentik"
+    }
+
+    /// The people in the listing the first page counted: its count less the service accounts listed (one
+    /// skipped by a shift makes this larger, which errs on the safe side).
+    fn expected(&self) -> Option<u64> {
+        self.counted
+            .map(|n| n.saturating_sub(self.accounts.len() as u64))
     }
 }

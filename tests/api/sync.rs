@@ -756,6 +756,46 @@ async fn an_expired_lease_is_taken_over_and_its_run_closed() {
 }
 
 #[tokio::test]
+async fn users_deleted_while_authentik_pages_are_in_flight_deactivate_nobody() {
+    let (app, idp, admin) =
+        admin_app(Layout::Authentik, &[("KEYWARD_SYNC_PAGE_SIZE", "2")], &[]).await;
+    let _noemail = logged_in(&app, "noemail").await;
+    idp.set_faults(json!({"slow_ms": 400})).await;
+    idp.reset_stats().await;
+    let location = start(&app, &admin).await;
+    // 6 users, 3 pages. Page 1 (alice, bob) is read alone; it says there are 3, so pages 2 and 3 go out
+    // together. While they are out, bob and zoe are deleted: page 2 then starts two places later and holds
+    // the last two, noemail (fourth) is never listed, and page 3 no longer exists.
+    let asked = Instant::now();
+    while idp.stats().await["admin_list_pages"]["2"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(asked.elapsed() < Duration::from_secs(10), "no third page");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    idp.delete_user(BOB_SUB).await;
+    idp.delete_user(ZOE_SUB).await;
+    let run = wait_for(&app, &admin, &location).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("counted 5 users but listed 3"),
+        "the page past the end was dropped, and the count caught the shift: {run}"
+    );
+    assert_eq!(run["deactivated"], 0);
+    assert!(user(&app, NOEMAIL_SUB).await.active);
+
+    idp.set_faults(json!({"slow_ms": null})).await;
+    let run = sync(&app, &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(user(&app, NOEMAIL_SUB).await.active);
+}
+
+#[tokio::test]
 async fn a_listing_shorter_than_the_providers_count_deactivates_nobody() {
     // One page at a time, so that the deletion lands exactly between two pages.
     let (app, idp, admin) = admin_app(
