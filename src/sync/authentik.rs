@@ -201,7 +201,7 @@ impl DirectoryProvider for AuthentikDirectory {
         let (page, resp) = answer?;
         let next = page_number(resp.pagination.next);
         if next <= page {
-            // The last page: any requested past it (the listing shrank meanwhile) hold nobody.
+            // The last page. Any requested past it (the listing shrank meanwhile) are dropped unread.
             self.requests.clear();
             self.next = 0;
         } else if next != page + 1 {

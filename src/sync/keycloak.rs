@@ -312,17 +312,24 @@ impl DirectoryProvider for KeycloakDirectory {
         while self.requests.len() < ahead {
             self.request(phase);
         }
-        let page = self.requests.next().await.unwrap_or(Ok(Vec::new()))?;
+        let Some(page) = self.requests.next().await else {
+            return Err(DirectoryError::Fatal(
+                "Keycloak user listing: no page requested".into(),
+            ));
+        };
+        let page = page?;
+        let (last, empty) = (page.len() < self.page_size as usize, page.is_empty());
         // Service accounts are not people: the plain listing should hold none, and the search for them may
         // match other usernames containing the prefix.
         let (accounts, people): (Vec<KeycloakUser>, Vec<KeycloakUser>) =
-            page.iter().cloned().partition(|u| {
+            page.into_iter().partition(|u| {
                 u.username
                     .as_deref()
                     .is_some_and(|n| n.starts_with(SERVICE_ACCOUNT_PREFIX))
             });
-        if page.len() < self.page_size as usize {
-            // The listing ended here; pages requested past its end hold nobody it has not listed.
+        if last {
+            // The listing ended here. Pages requested past its end are dropped unread, as a listing one page
+            // at a time would never have asked for them.
             self.requests.clear();
             self.phase = match phase {
                 Phase::People => Phase::ServiceAccounts,
@@ -330,7 +337,7 @@ impl DirectoryProvider for KeycloakDirectory {
             };
             self.next_first = 0;
         }
-        if page.is_empty() && self.phase == Phase::Done {
+        if empty && self.phase == Phase::Done {
             return Ok(None);
         }
         Ok(Some(Page {
