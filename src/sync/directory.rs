@@ -198,6 +198,49 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn pages_in_flight_are_answered_in_the_order_asked() {
+        let mut requests = InFlight::new();
+        // The first asked answers last.
+        for (n, ms) in [(1, 60), (2, 20), (3, 0)] {
+            requests.push(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(n)
+            });
+        }
+        let mut answers = Vec::new();
+        while let Some(answer) = requests.next().await {
+            answers.push(answer.unwrap());
+        }
+        assert_eq!(answers, [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn pages_still_in_flight_when_the_listing_ends_are_not_finished() {
+        let finished = Arc::new(Mutex::new(0));
+        let mut requests = InFlight::new();
+        for _ in 0..2 {
+            let finished = finished.clone();
+            requests.push(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                *finished.lock().unwrap() += 1;
+                Ok(())
+            });
+        }
+        requests.clear();
+        assert!(requests.next().await.is_none());
+        let finished_too = finished.clone();
+        let mut dropped = InFlight::new();
+        dropped.push(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            *finished_too.lock().unwrap() += 1;
+            Ok(())
+        });
+        drop(dropped);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(*finished.lock().unwrap(), 0);
+    }
+
+    #[tokio::test]
     async fn a_new_token_is_fetched_once_per_call_however_many_tries_follow() {
         let refreshes = Arc::new(Mutex::new(Vec::new()));
         let log = refreshes.clone();
