@@ -766,33 +766,57 @@ async fn users_deleted_while_authentik_pages_are_in_flight_deactivate_nobody() {
     // 6 users, 3 pages. Page 1 (alice, bob) is read alone; it says there are 3, so pages 2 and 3 go out
     // together. While they are out, bob and zoe are deleted: page 2 then starts two places later and holds
     // the last two, noemail (fourth) is never listed, and page 3 no longer exists.
+    until_asked_for_page(&idp, 2).await;
+    idp.delete_user(BOB_SUB).await;
+    idp.delete_user(ZOE_SUB).await;
+    // The page past the end is dropped, and the count catches the shift.
+    assert_stopped_by_the_count(
+        &app,
+        &idp,
+        &admin,
+        &location,
+        "counted 5 users but listed 3",
+        NOEMAIL_SUB,
+    )
+    .await;
+}
+
+/// Waits until the provider has been asked for page `index` (from 0) of the listing.
+async fn until_asked_for_page(idp: &TestIdp, index: usize) {
     let asked = Instant::now();
-    while idp.stats().await["admin_list_pages"]["2"]
+    while idp.stats().await["admin_list_pages"][index.to_string()]
         .as_u64()
         .unwrap_or(0)
         == 0
     {
-        assert!(asked.elapsed() < Duration::from_secs(10), "no third page");
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "page {index} never asked for"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    idp.delete_user(BOB_SUB).await;
-    idp.delete_user(ZOE_SUB).await;
-    let run = wait_for(&app, &admin, &location).await;
+}
+
+/// The run at `location` failed on the provider's count (`message`) and deactivated nobody, so the skipped user
+/// `sub` is still active; the next run, with the provider quick again, lists everyone left and succeeds.
+async fn assert_stopped_by_the_count(
+    app: &TestApp,
+    idp: &TestIdp,
+    admin: &str,
+    location: &str,
+    message: &str,
+    sub: &str,
+) {
+    let run = wait_for(app, admin, location).await;
     assert_eq!(run["status"], "failed", "{run}");
-    assert!(
-        run["error"]
-            .as_str()
-            .unwrap()
-            .contains("counted 5 users but listed 3"),
-        "the page past the end was dropped, and the count caught the shift: {run}"
-    );
+    assert!(run["error"].as_str().unwrap().contains(message), "{run}");
     assert_eq!(run["deactivated"], 0);
-    assert!(user(&app, NOEMAIL_SUB).await.active);
+    assert!(user(app, sub).await.active, "{sub} was skipped, not gone");
 
     idp.set_faults(json!({"slow_ms": null})).await;
-    let run = sync(&app, &admin).await;
+    let run = sync(app, admin).await;
     assert_eq!(run["status"], "succeeded", "{run}");
-    assert!(user(&app, NOEMAIL_SUB).await.active);
+    assert!(user(app, sub).await.active);
 }
 
 #[tokio::test]
@@ -813,34 +837,15 @@ async fn a_listing_shorter_than_the_providers_count_deactivates_nobody() {
     let location = start(&app, &admin).await;
     // Once the first page (alice, bob) is out and the second is asked for, bob is deleted: the second page
     // starts one place later and zoe, third, is never listed.
-    let asked = Instant::now();
-    while idp.stats().await["admin_list_pages"]["1"]
-        .as_u64()
-        .unwrap_or(0)
-        == 0
-    {
-        assert!(asked.elapsed() < Duration::from_secs(10), "no second page");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_asked_for_page(&idp, 1).await;
     idp.delete_user(BOB_SUB).await;
-    let run = wait_for(&app, &admin, &location).await;
-    assert_eq!(run["status"], "failed", "{run}");
-    assert!(
-        run["error"]
-            .as_str()
-            .unwrap()
-            .contains("counted 5 users but listed 4"),
-        "{run}"
-    );
-    assert_eq!(run["deactivated"], 0);
-    assert!(
-        user(&app, ZOE_SUB).await.active,
-        "zoe was skipped, not gone"
-    );
-
-    // The next run lists everyone who is left.
-    idp.set_faults(json!({"slow_ms": null})).await;
-    let run = sync(&app, &admin).await;
-    assert_eq!(run["status"], "succeeded", "{run}");
-    assert!(user(&app, ZOE_SUB).await.active);
+    assert_stopped_by_the_count(
+        &app,
+        &idp,
+        &admin,
+        &location,
+        "counted 5 users but listed 4",
+        ZOE_SUB,
+    )
+    .await;
 }
