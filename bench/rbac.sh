@@ -15,7 +15,7 @@ runs=${2:-3}
 secs=${3:-10}
 threads=${WRK_THREADS:-1}
 command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk >/dev/null; }
-[ -d testing/idp/node_modules ] || (cd testing/idp && npm ci --no-audit --no-fund)
+source bench/idp.sh
 cargo build --release -q
 source scripts/pg.sh
 work=$(mktemp -d)
@@ -29,11 +29,7 @@ trap cleanup EXIT
 
 port=$(free_port)
 kw="http://127.0.0.1:$port"
-IDP_PORT=0 IDP_REDIRECT_URIS="$kw/auth/callback" IDP_POST_LOGOUT_REDIRECT_URIS="$kw/" \
-  node testing/idp/server.mjs >"$work/idp.out" 2>"$work/idp.err" &
-IDP_PID=$!
-until grep -q '"ready":true' "$work/idp.out" 2>/dev/null; do sleep 0.1; done
-issuer=$(sed -E 's/.*"issuer":"([^"]+)".*/\1/' "$work/idp.out")
+IDP_REDIRECT_URIS="$kw/auth/callback" IDP_POST_LOGOUT_REDIRECT_URIS="$kw/" start_idp "$work"
 
 # 13 application permissions + 7 built-ins = 20, spread over two roles mapped from alice's groups.
 cat >"$work/seed.yaml" <<'YAML'

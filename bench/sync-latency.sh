@@ -10,7 +10,7 @@ layout=${1:-keycloak}
 users=${2:-20000}
 page_size=${3:-100}
 slow_ms=${4:-50}
-[ -d testing/idp/node_modules ] || (cd testing/idp && npm ci --no-audit --no-fund)
+source bench/idp.sh
 cargo build --release -q
 work=$(mktemp -d)
 cleanup() {
@@ -19,10 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-IDP_LAYOUT=$layout IDP_PORT=0 IDP_GENERATED_USERS=$users node testing/idp/server.mjs >"$work/idp.out" 2>"$work/idp.err" &
-IDP_PID=$!
-until grep -q '"ready":true' "$work/idp.out" 2>/dev/null; do sleep 0.1; done
-issuer=$(sed -E 's/.*"issuer":"([^"]+)".*/\1/' "$work/idp.out")
+IDP_LAYOUT=$layout IDP_GENERATED_USERS=$users start_idp "$work"
 origin=$(echo "$issuer" | sed -E 's#^(https?://[^/]+).*#\1#')
 export DATABASE_URL="sqlite://$work/keyward.db?mode=rwc" KEYWARD_OIDC_ISSUER=$issuer KEYWARD_OIDC_CLIENT_ID=keyward \
   KEYWARD_OIDC_CLIENT_SECRET=keyward-secret KEYWARD_IDP_ADMIN_TOKEN=authentik-admin-token \

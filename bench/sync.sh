@@ -15,7 +15,7 @@ page_size=${2:-500}
 layout=${3:-keycloak}
 users=${4:-100000}
 [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q time >/dev/null; }
-[ -d testing/idp/node_modules ] || (cd testing/idp && npm ci --no-audit --no-fund)
+source bench/idp.sh
 cargo build --release -q
 source scripts/pg.sh
 work=$(mktemp -d)
@@ -26,10 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-IDP_LAYOUT=$layout IDP_PORT=0 IDP_GENERATED_USERS=$users node testing/idp/server.mjs >"$work/idp.out" 2>"$work/idp.err" &
-IDP_PID=$!
-until grep -q '"ready":true' "$work/idp.out" 2>/dev/null; do sleep 0.1; done
-issuer=$(sed -E 's/.*"issuer":"([^"]+)".*/\1/' "$work/idp.out")
+IDP_LAYOUT=$layout IDP_GENERATED_USERS=$users start_idp "$work"
 if [ "$db" = postgres ]; then
   pg_up >/dev/null
   database_url=$KEYWARD_TEST_PG_URL
