@@ -314,6 +314,26 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
         })
     }
 
+    /// A whole number in `range`; `expected` says which, for the error.
+    fn number_in<T: FromStr + PartialOrd>(
+        &self,
+        var: &'static str,
+        default: &str,
+        range: std::ops::RangeInclusive<T>,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let n: T = self.parse(var, default, expected)?;
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(ConfigError {
+                var,
+                value: self.get(var).unwrap_or_else(|| default.into()),
+                expected: expected.into(),
+            })
+        }
+    }
+
     fn boolean(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
         match self.get(var).map(|v| v.to_ascii_lowercase()).as_deref() {
             None => Ok(default),
@@ -453,30 +473,18 @@ fn sync_settings<F: Fn(&str) -> Option<String>>(
         value: tz_raw.clone(),
         expected: "an IANA time zone name such as UTC or Europe/Berlin".into(),
     })?;
-    let page_size: u32 = vars.parse(
+    let page_size: u32 = vars.number_in(
         "KEYWARD_SYNC_PAGE_SIZE",
         "100",
+        1..=1000,
         "a page size from 1 to 1000",
     )?;
-    if !(1..=1000).contains(&page_size) {
-        return Err(ConfigError {
-            var: "KEYWARD_SYNC_PAGE_SIZE",
-            value: page_size.to_string(),
-            expected: "a page size from 1 to 1000".into(),
-        });
-    }
-    let concurrency: usize = vars.parse(
+    let concurrency: usize = vars.number_in(
         "KEYWARD_SYNC_CONCURRENCY",
         "4",
+        1..=16,
         "a number of page requests from 1 to 16",
     )?;
-    if !(1..=16).contains(&concurrency) {
-        return Err(ConfigError {
-            var: "KEYWARD_SYNC_CONCURRENCY",
-            value: concurrency.to_string(),
-            expected: "a number of page requests from 1 to 16".into(),
-        });
-    }
     let admin_url = match vars.get("KEYWARD_IDP_ADMIN_URL") {
         None => None,
         Some(raw) => Some(parse_public_url(&raw).ok_or_else(|| ConfigError {
