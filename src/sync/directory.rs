@@ -54,10 +54,33 @@ pub trait DirectoryProvider: Send {
     }
 }
 
+/// A task that ends with its owner: dropping this aborts it.
+pub(crate) struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T: Send + 'static> AbortOnDrop<T> {
+    pub(crate) fn spawn<F>(task: F) -> Self
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        Self(tokio::spawn(task.in_current_span()))
+    }
+
+    /// Waits for the task to end.
+    pub(crate) async fn join(&mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Page requests made ahead of need, answered in the order they were made. Each runs as its own task, with its
 /// own tries; the ones still out when the queue is cleared or dropped are aborted.
 pub(crate) struct InFlight<T> {
-    requests: VecDeque<tokio::task::JoinHandle<Result<T, DirectoryError>>>,
+    requests: VecDeque<AbortOnDrop<Result<T, DirectoryError>>>,
 }
 
 impl<T: Send + 'static> InFlight<T> {
@@ -75,14 +98,12 @@ impl<T: Send + 'static> InFlight<T> {
     where
         F: Future<Output = Result<T, DirectoryError>> + Send + 'static,
     {
-        self.requests
-            .push_back(tokio::spawn(request.in_current_span()));
+        self.requests.push_back(AbortOnDrop::spawn(request));
     }
 
     /// The answer to the oldest request still out, `None` when there is none.
     pub(crate) async fn next(&mut self) -> Option<Result<T, DirectoryError>> {
-        let oldest = self.requests.front_mut()?;
-        let answer = oldest.await;
+        let answer = self.requests.front_mut()?.join().await;
         self.requests.pop_front();
         Some(answer.unwrap_or_else(|e| {
             Err(DirectoryError::Fatal(format!(
@@ -93,17 +114,7 @@ impl<T: Send + 'static> InFlight<T> {
 
     /// Drops the requests still out: the listing ended before them.
     pub(crate) fn clear(&mut self) {
-        for request in self.requests.drain(..) {
-            request.abort();
-        }
-    }
-}
-
-impl<T> Drop for InFlight<T> {
-    fn drop(&mut self) {
-        for request in &self.requests {
-            request.abort();
-        }
+        self.requests.clear();
     }
 }
 

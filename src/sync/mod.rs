@@ -35,7 +35,7 @@ use crate::{
     users::BY_PROVIDER,
 };
 use authentik::AuthentikDirectory;
-use directory::{DirectoryError, DirectoryProvider};
+use directory::{AbortOnDrop, DirectoryError, DirectoryProvider};
 use keycloak::KeycloakDirectory;
 use local::{Candidates, LocalIndex};
 use reconcile::Change;
@@ -470,7 +470,8 @@ impl Syncer {
         // long as the slower of the two rather than both added up.
         let ahead = (PREFETCH_USERS / self.settings.page_size.max(1) as usize).max(1);
         let (pages_tx, mut pages) = mpsc::channel(ahead);
-        let lister = AbortOnDrop(tokio::spawn(list(directory, pages_tx)));
+        // A run that fails stops its listing too.
+        let mut lister = AbortOnDrop::spawn(list(directory, pages_tx));
         let mut disabled: Vec<Uuid> = Vec::new();
         let mut last_progress = Instant::now();
         let working = Instant::now();
@@ -513,7 +514,7 @@ impl Syncer {
             }
         }
         let directory = lister
-            .finish()
+            .join()
             .await
             .map_err(|e| format!("{name} admin API: the listing stopped: {e}"))?;
         let people = local.people();
@@ -879,21 +880,6 @@ async fn list(mut directory: Directory, pages: mpsc::Sender<Listed>) -> Director
         if pages.send(listed).await.is_err() || last {
             return directory;
         }
-    }
-}
-
-/// A task that ends with the run: a run that fails stops its listing too.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> AbortOnDrop<T> {
-    async fn finish(mut self) -> Result<T, tokio::task::JoinError> {
-        (&mut self.0).await
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
