@@ -5,19 +5,22 @@
 use std::{
     collections::{HashMap, HashSet},
     hash::RandomState,
+    sync::Arc,
 };
 
 use chrono::{DateTime, Utc};
 use entity::users;
 use futures_util::TryStreamExt;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, RuntimeErr,
+    sqlx::{self, Row as _},
 };
 use uuid::Uuid;
 
 use super::{
     directory::{DirectoryUser, Page},
-    reconcile::{self, Digest, LocalUser},
+    reconcile::{self, Digest, LocalUser, LocalUserRef},
 };
 
 struct Entry {
@@ -46,34 +49,81 @@ pub struct Candidates {
     pub ids: Vec<Uuid>,
 }
 
-#[derive(FromQueryResult)]
-struct Row {
-    #[sea_orm(nested)]
-    user: LocalUser,
-    created_at: DateTime<Utc>,
-}
-
 impl LocalIndex {
-    /// Reads the issuer's users as a stream: only the digests stay in memory.
+    /// Reads the issuer's users once, keeping a digest of each. The rows go straight through sqlx and their text
+    /// is hashed where it lies: decoded into owned models first, this read was a third of the CPU of an
+    /// unchanged run over 100 000 users.
     pub async fn load(
         db: &DatabaseConnection,
         issuer: &str,
         run_started: DateTime<Utc>,
     ) -> Result<Self, DbErr> {
         use users::Column as C;
-        let mut index = Self::new();
-        let mut rows = users::Entity::find()
+        let backend = db.get_database_backend();
+        let sql = users::Entity::find()
             .select_only()
             .columns(LocalUser::COLUMNS)
             .column(C::CreatedAt)
             .filter(C::Issuer.eq(issuer))
-            .into_model::<Row>()
-            .stream(db)
-            .await?;
-        while let Some(row) = rows.try_next().await? {
-            index.insert(row.user, row.created_at >= run_started);
-        }
+            .build(backend)
+            .sql;
+        let mut index = Self::new();
+        let read = match backend {
+            DbBackend::Sqlite => {
+                let pool = db.get_sqlite_connection_pool();
+                index.read(pool, sql, issuer, run_started).await
+            }
+            DbBackend::Postgres => {
+                let pool = db.get_postgres_connection_pool();
+                index.read(pool, sql, issuer, run_started).await
+            }
+            other => {
+                return Err(DbErr::BackendNotSupported {
+                    db: other.as_str(),
+                    ctx: "user sync",
+                });
+            }
+        };
+        read.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))?;
         Ok(index)
+    }
+
+    /// `sql` selects [`LocalUser::COLUMNS`] and `created_at` of the users of issuer `issuer`.
+    async fn read<DB>(
+        &mut self,
+        pool: &sqlx::Pool<DB>,
+        sql: String,
+        issuer: &str,
+        run_started: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>
+    where
+        DB: sqlx::Database,
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+        DB::Arguments: sqlx::IntoArguments<DB>,
+        for<'a> &'a str: sqlx::Encode<'a, DB> + sqlx::Decode<'a, DB> + sqlx::Type<DB>,
+        for<'a> Uuid: sqlx::Decode<'a, DB> + sqlx::Type<DB>,
+        for<'a> bool: sqlx::Decode<'a, DB> + sqlx::Type<DB>,
+        for<'a> DateTime<Utc>: sqlx::Decode<'a, DB> + sqlx::Type<DB>,
+        for<'a> &'a str: sqlx::ColumnIndex<DB::Row>,
+    {
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(issuer)
+            .fetch(pool);
+        while let Some(row) = rows.try_next().await? {
+            let user = LocalUserRef {
+                id: row.try_get("id")?,
+                email: row.try_get("email")?,
+                email_verified: row.try_get("email_verified")?,
+                display_name: row.try_get("display_name")?,
+                username: row.try_get("username")?,
+                avatar_url: row.try_get("avatar_url")?,
+                active: row.try_get("active")?,
+                deactivated_by: row.try_get("deactivated_by")?,
+            };
+            let created_at: DateTime<Utc> = row.try_get("created_at")?;
+            self.insert(row.try_get("subject")?, &user, created_at >= run_started);
+        }
+        Ok(())
     }
 
     fn new() -> Self {
@@ -86,10 +136,10 @@ impl LocalIndex {
         }
     }
 
-    fn insert(&mut self, user: LocalUser, recent: bool) {
-        let digest = reconcile::digest(&user, &self.keys);
+    fn insert(&mut self, subject: &str, user: &LocalUserRef<'_>, recent: bool) {
+        let digest = reconcile::digest(user, &self.keys);
         self.users.insert(
-            user.subject,
+            subject.to_owned(),
             Entry {
                 digest,
                 recent,
@@ -190,6 +240,66 @@ mod tests {
         }
     }
 
+    /// The first read goes around sea-orm: its digests must be those of the rows as sea-orm reads them, or
+    /// every page would read back users that have not changed.
+    #[tokio::test]
+    async fn the_first_read_digests_each_row_as_stored() {
+        use sea_orm::{ActiveModelTrait, IntoActiveModel};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let run_started = Utc::now() - chrono::Duration::minutes(5);
+        let full = users::Model {
+            email: Some("zoe@example.com".into()),
+            email_verified: true,
+            display_name: Some("Zoë Ångström".into()),
+            username: Some("zoe".into()),
+            avatar_url: Some("https://x/z.png".into()),
+            created_at: run_started - chrono::Duration::days(1),
+            ..crate::users::test_user("full")
+        };
+        let bare = users::Model {
+            created_at: run_started - chrono::Duration::seconds(1),
+            ..crate::users::test_user("bare")
+        };
+        let off = users::Model {
+            active: false,
+            deactivated_by: Some(BY_PROVIDER.into()),
+            created_at: run_started - chrono::Duration::days(1),
+            ..crate::users::test_user("off")
+        };
+        let recent = users::Model {
+            created_at: run_started + chrono::Duration::seconds(1),
+            ..crate::users::test_user("recent")
+        };
+        let elsewhere = users::Model {
+            issuer: "https://other-idp".into(),
+            ..crate::users::test_user("elsewhere")
+        };
+        let mine = [&full, &bare, &off, &recent];
+        for u in mine.iter().copied().chain([&elsewhere]) {
+            u.clone().into_active_model().insert(&db).await.unwrap();
+        }
+
+        let index = LocalIndex::load(&db, "https://idp", run_started)
+            .await
+            .unwrap();
+        assert_eq!(index.users.len(), mine.len(), "only the issuer's users");
+        for u in mine {
+            let stored = users::Entity::find_by_id(u.id)
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap();
+            let entry = &index.users[&u.subject];
+            let expected = reconcile::digest(&LocalUser::from(&stored).to_ref(), &index.keys);
+            assert_eq!(entry.digest, expected, "{}", u.subject);
+            assert_eq!(entry.recent, u.subject == "recent", "{}", u.subject);
+        }
+    }
+
     #[test]
     fn pages_keep_only_users_they_change() {
         let mut index = LocalIndex::new();
@@ -200,7 +310,7 @@ mod tests {
             local("back", "Back", false),
         );
         for u in [&same, &renamed, &off, &back] {
-            index.insert(u.clone(), false);
+            index.insert(&u.subject, &u.to_ref(), false);
         }
         let wanted = index.take(page(
             vec![
@@ -229,9 +339,9 @@ mod tests {
             local("service", "S", true),
         );
         for u in [&listed_user, &gone, &inactive, &service] {
-            index.insert(u.clone(), false);
+            index.insert(&u.subject, &u.to_ref(), false);
         }
-        index.insert(recent.clone(), true);
+        index.insert(&recent.subject, &recent.to_ref(), true);
         assert!(!index.listed_any());
         // A subject listed twice (offset paging while users come and go) counts once.
         index.take(page(vec![listed("listed", "L", true)], &["service"]));
