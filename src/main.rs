@@ -9,6 +9,7 @@ use keyward::{
     config::Config,
     db, telemetry,
 };
+use sea_orm::DatabaseConnection;
 
 #[derive(Parser)]
 #[command(
@@ -114,32 +115,50 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn roles(config: &Config, command: RolesCommand) -> anyhow::Result<()> {
-    let conn = db::connect(&config.database_url).await?;
-    db::migrate(&conn).await?;
-    keyward::rbac::seed::apply(&conn, None).await?;
-    let out = match command {
-        RolesCommand::List => cli::roles_list(&conn).await?,
-        RolesCommand::Grant { email, role } => cli::roles_grant(&conn, &email, &role).await?,
-        RolesCommand::Revoke { email, role } => cli::roles_revoke(&conn, &email, &role).await?,
-    };
-    println!("{}", out.trim_end());
-    Ok(())
+    with_database(config, async |conn| {
+        keyward::rbac::seed::apply(conn, None).await?;
+        let out = match command {
+            RolesCommand::List => cli::roles_list(conn).await?,
+            RolesCommand::Grant { email, role } => cli::roles_grant(conn, &email, &role).await?,
+            RolesCommand::Revoke { email, role } => cli::roles_revoke(conn, &email, &role).await?,
+        };
+        println!("{}", out.trim_end());
+        Ok(())
+    })
+    .await
 }
 
 async fn sync(config: &Config, command: SyncCommand) -> anyhow::Result<()> {
-    let conn = db::connect(&config.database_url).await?;
-    db::migrate(&conn).await?;
-    let out = match command {
-        SyncCommand::Run => cli::sync_run(config, &conn).await?,
-        SyncCommand::Status => cli::sync_status(config, &conn).await?,
-    };
-    println!("{}", out.trim_end());
-    Ok(())
+    with_database(config, async |conn| {
+        let out = match command {
+            SyncCommand::Run => cli::sync_run(config, conn).await?,
+            SyncCommand::Status => cli::sync_status(config, conn).await?,
+        };
+        println!("{}", out.trim_end());
+        Ok(())
+    })
+    .await
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
+    with_database(config, async |_| {
+        tracing::info!("migrations applied");
+        Ok(())
+    })
+    .await
+}
+
+/// A command on the migrated database, closed afterwards whatever the outcome: SQLite then folds its
+/// write-ahead log back into the database file instead of leaving it (megabytes after a sync) beside it.
+async fn with_database(
+    config: &Config,
+    command: impl AsyncFnOnce(&DatabaseConnection) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let conn = db::connect(&config.database_url).await?;
-    db::migrate(&conn).await?;
-    tracing::info!("migrations applied");
-    Ok(())
+    let result = match db::migrate(&conn).await {
+        Ok(()) => command(&conn).await,
+        Err(err) => Err(err.into()),
+    };
+    conn.close().await.ok();
+    result
 }
