@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use entity::users;
 use futures_util::TryStreamExt;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait, RuntimeErr,
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, IdenStatic, QueryFilter,
+    QuerySelect, QueryTrait, RuntimeErr,
     sqlx::{self, Row as _},
 };
 use uuid::Uuid;
@@ -106,22 +106,24 @@ impl LocalIndex {
         for<'a> DateTime<Utc>: sqlx::Decode<'a, DB> + sqlx::Type<DB>,
         for<'a> &'a str: sqlx::ColumnIndex<DB::Row>,
     {
+        use users::Column as C;
         let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(issuer)
             .fetch(pool);
         while let Some(row) = rows.try_next().await? {
             let user = LocalUserRef {
-                id: row.try_get("id")?,
-                email: row.try_get("email")?,
-                email_verified: row.try_get("email_verified")?,
-                display_name: row.try_get("display_name")?,
-                username: row.try_get("username")?,
-                avatar_url: row.try_get("avatar_url")?,
-                active: row.try_get("active")?,
-                deactivated_by: row.try_get("deactivated_by")?,
+                id: row.try_get(C::Id.as_str())?,
+                email: row.try_get(C::Email.as_str())?,
+                email_verified: row.try_get(C::EmailVerified.as_str())?,
+                display_name: row.try_get(C::DisplayName.as_str())?,
+                username: row.try_get(C::Username.as_str())?,
+                avatar_url: row.try_get(C::AvatarUrl.as_str())?,
+                active: row.try_get(C::Active.as_str())?,
+                deactivated_by: row.try_get(C::DeactivatedBy.as_str())?,
             };
-            let created_at: DateTime<Utc> = row.try_get("created_at")?;
-            self.insert(row.try_get("subject")?, &user, created_at >= run_started);
+            let created_at: DateTime<Utc> = row.try_get(C::CreatedAt.as_str())?;
+            let subject = row.try_get(C::Subject.as_str())?;
+            self.insert(subject, &user, created_at >= run_started);
         }
         Ok(())
     }
