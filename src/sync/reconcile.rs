@@ -45,6 +45,8 @@ impl LocalUser {
         users::Column::DeactivatedBy,
     ];
 
+    /// The tests' way to a digest; the run itself digests rows as it reads them.
+    #[cfg(test)]
     pub fn to_ref(&self) -> LocalUserRef<'_> {
         LocalUserRef {
             id: self.id,
