@@ -52,7 +52,7 @@ pub struct Candidates {
 impl LocalIndex {
     /// Reads the issuer's users once, as a stream, keeping a digest of each. The rows go straight through sqlx
     /// and their text is hashed where it lies: decoding every row into an owned model first, this read (most of
-    /// an unchanged run's own work) cost such a run about 15 % more CPU (100 000 users on SQLite).
+    /// an unchanged run's own work) cost such a run 7–25 % more CPU (100 000 users on SQLite).
     pub async fn load(
         db: &DatabaseConnection,
         issuer: &str,
