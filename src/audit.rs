@@ -3,31 +3,14 @@
 
 use chrono::Utc;
 use entity::audit_events;
-use poem::Request;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use uuid::Uuid;
 
-use crate::http::client_ip::ClientIp;
-
-/// Where a request came from, as far as the audit log cares.
+/// Where a request came from, as far as the audit log cares (the HTTP edge fills it in).
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-}
-
-impl Origin {
-    pub fn of(req: &Request) -> Self {
-        let ip = req.data::<ClientIp>().map(|c| c.0.to_string()).or_else(|| {
-            req.remote_addr()
-                .as_socket_addr()
-                .map(|a| a.ip().to_string())
-        });
-        let user_agent = req
-            .header(poem::http::header::USER_AGENT)
-            .map(|ua| ua.chars().take(512).collect());
-        Self { ip, user_agent }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

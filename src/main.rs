@@ -7,7 +7,9 @@ use keyward::{
     app::{self, Application},
     cli,
     config::Config,
-    db, telemetry,
+    db,
+    http::routes,
+    telemetry,
 };
 use sea_orm::DatabaseConnection;
 
@@ -67,7 +69,7 @@ const EXIT_CONFIG: u8 = 2;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Openapi = cli.command {
-        println!("{}", app::spec_json());
+        println!("{}", routes::spec_json());
         return ExitCode::SUCCESS;
     }
     if let Err(err) = dotenvy::dotenv()

@@ -3,6 +3,7 @@
 //! `http::authn` are the thin edge around it.
 
 pub mod api_tokens;
+pub mod login;
 pub mod provider;
 pub mod return_to;
 pub mod sessions;

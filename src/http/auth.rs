@@ -11,28 +11,21 @@ use poem::{
     },
 };
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
-use url::Url;
-use uuid::Uuid;
 
 use crate::{
-    app::AppState,
-    audit::{self, Event, Origin},
     auth::{
-        Via,
+        AuthError, Via,
         api_tokens::{self, PublicJwk},
-        provider::{JwtError, ProviderError, access_token_groups},
-        return_to,
-        sessions::{self, NewSession, StateProblem},
+        login::{Callback, Completed, StartError, TokenRefused},
     },
-    crypto,
     error::{ApiError, FieldError},
     http::{
         ApiTags,
         authn::{Authenticated, SessionCookie, authenticate},
+        client_ip::origin_of,
         me::UserProfile,
     },
-    rbac::seed,
-    users::{self, Profile, Seen},
+    state::AppState,
 };
 
 pub struct AuthApi;
@@ -109,21 +102,6 @@ impl From<PublicJwk> for Jwk {
     }
 }
 
-/// Failure reasons, as the `reason` label of `keyward_login_failures_total` and in the audit log.
-mod reason {
-    pub const MISSING_STATE: &str = "missing_state";
-    pub const MISSING_CODE: &str = "missing_code";
-    pub const UNKNOWN_STATE: &str = "unknown_state";
-    pub const OTHER_BROWSER: &str = "browser_mismatch";
-    pub const EXPIRED: &str = "expired";
-    pub const ISSUER_MISMATCH: &str = "issuer_mismatch";
-    pub const PROVIDER_ERROR: &str = "provider_error";
-    pub const CODE_REFUSED: &str = "code_refused";
-    pub const INVALID_ID_TOKEN: &str = "invalid_id_token";
-    pub const INACTIVE: &str = "inactive";
-    pub const PROVIDER_UNAVAILABLE: &str = "provider_unavailable";
-}
-
 fn cookie(name: &str, value: &str, secure: bool, max_age: Option<Duration>) -> Cookie {
     let mut c = Cookie::new_with_str(name, value);
     c.set_http_only(true);
@@ -140,70 +118,6 @@ fn expired_cookie(name: &str, secure: bool) -> Cookie {
     cookie(name, "", secure, Some(Duration::ZERO))
 }
 
-/// `return_to` with the error appended, so the SPA can tell the user what happened.
-fn with_error(return_to: &str, code: &str, description: &str) -> String {
-    match Url::parse(return_to) {
-        Ok(mut url) => {
-            url.query_pairs_mut()
-                .append_pair("error", code)
-                .append_pair("error_description", description);
-            url.to_string()
-        }
-        Err(_) => return_to.to_owned(),
-    }
-}
-
-struct Failure<'a> {
-    app: &'a AppState,
-    origin: &'a Origin,
-}
-
-impl Failure<'_> {
-    async fn record(&self, reason: &'static str, detail: &str, user_id: Option<Uuid>) {
-        self.app
-            .metrics
-            .login_failures
-            .with_label_values(&[reason])
-            .inc();
-        audit::record(
-            &self.app.db,
-            self.origin,
-            Event::failure("login", user_id, format!("{reason}: {detail}")),
-        )
-        .await;
-    }
-
-    /// A callback that cannot be tied to a login: a problem document, there is nowhere safe to send the browser.
-    async fn problem(&self, reason: &'static str, detail: &str) -> ApiError {
-        self.record(reason, detail, None).await;
-        ApiError::login_failed(detail.to_owned())
-    }
-
-    /// A login that failed after its state checked out: back to the SPA with the error.
-    async fn back(
-        &self,
-        return_to: &str,
-        reason: &'static str,
-        code: &str,
-        detail: &str,
-        user_id: Option<Uuid>,
-    ) -> Redirect {
-        self.record(reason, detail, user_id).await;
-        redirect(with_error(return_to, code, detail))
-    }
-
-    async fn inactive(&self, return_to: &str, user_id: Uuid) -> Redirect {
-        self.back(
-            return_to,
-            reason::INACTIVE,
-            "account_inactive",
-            "this account is deactivated",
-            Some(user_id),
-        )
-        .await
-    }
-}
-
 #[OpenApi(tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Starts a login: redirects the browser to the OpenID provider (Authorization Code + PKCE).
@@ -217,38 +131,26 @@ impl AuthApi {
         jar: &CookieJar,
         return_to: Query<Option<String>>,
     ) -> Result<Redirect, ApiError> {
-        let target = return_to::resolve(
-            return_to.0.as_deref(),
-            &app.config.public_url,
-            &app.config.allowed_return_origins,
-        )
-        .map_err(|why| ApiError::validation(vec![FieldError::new("return_to", why)]))?;
-        let provider = app.auth.provider().map_err(ApiError::unavailable)?;
-        let login = provider
-            .begin_login()
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
         let cookies = app.auth.cookies;
-        // One binding per browser, shared by its tabs, so parallel logins do not clash.
-        let binding = jar
-            .get(cookies.login)
-            .map(|c| c.value_str().to_owned())
-            .filter(|v| v.len() >= 32)
-            .unwrap_or_else(|| crypto::random_token(32));
-        sessions::save_login(
-            &app.db,
-            &login.state,
-            &login.nonce,
-            &login.pkce_verifier,
-            &binding,
-            target.as_str(),
-        )
-        .await?;
-        let ttl = sessions::LOGIN_TTL
-            .to_std()
-            .unwrap_or(Duration::from_secs(600));
-        jar.add(cookie(cookies.login, &binding, cookies.secure, Some(ttl)));
-        Ok(redirect(login.url))
+        let binding = jar.get(cookies.login).map(|c| c.value_str().to_owned());
+        let started = app
+            .login()
+            .start(return_to.0.as_deref(), binding.as_deref())
+            .await
+            .map_err(|e| match e {
+                StartError::ReturnTo(why) => {
+                    ApiError::validation(vec![FieldError::new("return_to", why)])
+                }
+                StartError::Unavailable(why) => ApiError::unavailable(why),
+                StartError::Db(e) => e.into(),
+            })?;
+        jar.add(cookie(
+            cookies.login,
+            &started.binding,
+            cookies.secure,
+            Some(started.binding_max_age),
+        ));
+        Ok(redirect(started.provider_url))
     }
 
     /// Where the provider sends the browser back. Completes the login, sets the session cookie and redirects
@@ -274,188 +176,37 @@ impl AuthApi {
         error_description: Query<Option<String>>,
         iss: Query<Option<String>>,
     ) -> Result<Redirect, ApiError> {
-        let origin = Origin::of(req);
-        let fail = Failure {
-            app: &app,
-            origin: &origin,
-        };
-        let provider = app.auth.provider().map_err(ApiError::unavailable)?;
         let cookies = app.auth.cookies;
-        let Some(login_state) = login_state.0 else {
-            return Err(fail
-                .problem(reason::MISSING_STATE, "the callback carries no state")
-                .await);
-        };
         let binding = jar.get(cookies.login).map(|c| c.value_str().to_owned());
-        let attempt = match sessions::take_login(&app.db, &login_state, binding.as_deref()).await? {
-            Ok(attempt) => attempt,
-            Err(problem) => {
-                let (r, detail) = match problem {
-                    StateProblem::Unknown => (
-                        reason::UNKNOWN_STATE,
-                        "unknown or already used login state; start the login again",
-                    ),
-                    StateProblem::OtherBrowser => (
-                        reason::OTHER_BROWSER,
-                        "this login was started in another browser; start the login again",
-                    ),
-                    StateProblem::Expired => (
-                        reason::EXPIRED,
-                        "the login took too long and expired; start the login again",
-                    ),
-                };
-                return Err(fail.problem(r, detail).await);
-            }
+        let callback = Callback {
+            state: login_state.0,
+            code: code.0,
+            error: error.0,
+            error_description: error_description.0,
+            iss: iss.0,
         };
-        let back_to = attempt.return_to.as_str();
-        // RFC 9207: a response naming another issuer is a mix-up attack or a misconfiguration.
-        if let Some(iss) = iss.0.as_deref()
-            && iss != provider.issuer()
+        match app
+            .login()
+            .complete(&origin_of(req), binding.as_deref(), callback)
+            .await?
         {
-            return Err(fail
-                .problem(
-                    reason::ISSUER_MISMATCH,
-                    "the authorization response comes from another issuer",
-                )
-                .await);
-        }
-        if let Some(code) = error.0.as_deref() {
-            // The provider's words go into a URL and the audit log: a bounded amount of them.
-            let detail: String = error_description
-                .0
-                .as_deref()
-                .unwrap_or("the identity provider did not complete the login")
-                .chars()
-                .take(256)
-                .collect();
-            let code: String = code
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .take(64)
-                .collect();
-            return Ok(fail
-                .back(back_to, reason::PROVIDER_ERROR, &code, &detail, None)
-                .await);
-        }
-        let Some(code) = code.0 else {
-            return Err(fail
-                .problem(
-                    reason::MISSING_CODE,
-                    "the callback carries neither code nor error",
-                )
-                .await);
-        };
-        let tokens = match provider.exchange_code(&code, &attempt.pkce_verifier).await {
-            Ok(tokens) => tokens,
-            Err(ProviderError::Refused(why)) => {
-                return Ok(fail
-                    .back(back_to, reason::CODE_REFUSED, "login_failed", &why, None)
-                    .await);
-            }
-            Err(ProviderError::Unavailable(why)) => {
-                fail.record(reason::PROVIDER_UNAVAILABLE, &why, None).await;
-                return Err(ApiError::unavailable(
-                    "the identity provider did not answer; try logging in again shortly",
-                ));
-            }
-        };
-        let Some(id_token) = tokens.id_token.clone() else {
-            return Ok(fail
-                .back(
-                    back_to,
-                    reason::INVALID_ID_TOKEN,
-                    "login_failed",
-                    "the provider returned no ID token (is the openid scope granted?)",
+            Completed::SignedIn {
+                session_cookie,
+                return_to,
+            } => {
+                // The login cookie stays: other tabs of this browser may still be on their way back with it.
+                jar.add(cookie(
+                    cookies.session,
+                    &session_cookie,
+                    cookies.secure,
                     None,
-                )
-                .await);
-        };
-        let claims = match provider
-            .verify_id_token(&id_token, Some(&attempt.nonce))
-            .await
-        {
-            Ok(claims) => claims,
-            Err(JwtError::Invalid(why)) => {
-                return Ok(fail
-                    .back(
-                        back_to,
-                        reason::INVALID_ID_TOKEN,
-                        "login_failed",
-                        &why,
-                        None,
-                    )
-                    .await);
+                ));
+                Ok(redirect(return_to))
             }
-            Err(JwtError::Provider(e)) => {
-                fail.record(reason::PROVIDER_UNAVAILABLE, &e.to_string(), None)
-                    .await;
-                return Err(ApiError::unavailable(e.to_string()));
-            }
-        };
-        // A deactivated account is refused before anything about it is written (profile, grants, last login).
-        if let Some(known) = users::find_by_subject(&app.db, provider.issuer(), &claims.sub).await?
-            && !known.active
-        {
-            return Ok(fail.inactive(back_to, known.id).await);
+            Completed::SentBack { location } => Ok(redirect(location)),
+            Completed::Refused(why) => Err(ApiError::login_failed(why.to_string())),
+            Completed::ProviderUnavailable(why) => Err(ApiError::unavailable(why)),
         }
-        let (user, created) = users::upsert(
-            &app.db,
-            provider.issuer(),
-            &claims.sub,
-            &Profile::from_claims(&claims),
-            Seen::Login,
-        )
-        .await?;
-        let mut claims = claims;
-        let (groups, realm_access) = access_token_groups(&tokens.access_token);
-        if claims.groups.is_none() {
-            claims.groups = groups;
-        }
-        if claims.realm_access.is_none() {
-            claims.realm_access = realm_access;
-        }
-        let groups = seed::provider_groups(&claims, provider.settings().provider);
-        if seed::on_login(
-            &app.db,
-            &user,
-            created,
-            Some(&groups),
-            &app.auth.bootstrap_admins,
-        )
-        .await?
-        {
-            app.auth.access.changed(&app.db).await?;
-        }
-        if !user.active {
-            return Ok(fail.inactive(back_to, user.id).await);
-        }
-        let provider_expires_at = tokens
-            .access_token_expires_in
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| Utc::now() + d);
-        let (session_cookie, _) = sessions::create(
-            &app.db,
-            &app.auth.vault,
-            &origin,
-            NewSession {
-                user_id: user.id,
-                id_token: Some(id_token),
-                refresh_token: tokens.refresh_token.as_deref(),
-                provider_expires_at,
-                ttl: app.auth.session_ttl,
-            },
-        )
-        .await?;
-        // The login cookie stays: other tabs of this browser may still be on their way back with it.
-        jar.add(cookie(
-            cookies.session,
-            &session_cookie,
-            cookies.secure,
-            None,
-        ));
-        app.metrics.logins.inc();
-        audit::record(&app.db, &origin, Event::success("login", Some(user.id))).await;
-        Ok(redirect(attempt.return_to))
     }
 
     /// Whether the browser has a live session, and whose. Needs no `X-CSRF` header and never answers 401.
@@ -463,8 +214,8 @@ impl AuthApi {
     async fn session(&self, req: &Request) -> Result<Json<SessionInfo>, ApiError> {
         let principal = match authenticate(req, false).await {
             Ok(p) => Some(p),
-            Err(crate::auth::AuthError::Db(e)) => return Err(e.into()),
-            Err(crate::auth::AuthError::Unavailable(e)) => return Err(ApiError::unavailable(e)),
+            Err(AuthError::Db(e)) => return Err(e.into()),
+            Err(AuthError::Unavailable(e)) => return Err(ApiError::unavailable(e)),
             Err(_) => None,
         };
         Ok(Json(match principal {
@@ -496,25 +247,9 @@ impl AuthApi {
         jar: &CookieJar,
         cookie: SessionCookie,
     ) -> Result<Json<LogoutResponse>, ApiError> {
-        let ended = sessions::end(&app.db, &cookie.0).await?;
+        let logout_url = app.login().logout(&origin_of(req), &cookie.0).await?;
         let cookies = app.auth.cookies;
         jar.add(expired_cookie(cookies.session, cookies.secure));
-        if let Some(session) = &ended {
-            audit::record(
-                &app.db,
-                &Origin::of(req),
-                Event::success("logout", Some(session.user_id)),
-            )
-            .await;
-        }
-        let logout_url = match app.auth.provider() {
-            Ok(provider) => {
-                provider
-                    .logout_url(ended.as_ref().and_then(|s| s.id_token.as_deref()))
-                    .await
-            }
-            Err(_) => None,
-        };
         Ok(Json(LogoutResponse { logout_url }))
     }
 
@@ -526,29 +261,18 @@ impl AuthApi {
         req: &Request,
         auth: Authenticated,
     ) -> Result<Json<TokenResponse>, ApiError> {
-        if !matches!(auth.0.via, Via::Session(_)) {
-            return Err(ApiError::invalid_token(
-                "API tokens are issued for the session cookie, not for bearer tokens",
-            ));
-        }
-        let user = &auth.0.user;
-        let roles = auth.0.access.roles.iter().cloned().collect();
-        let token = app
-            .auth
-            .tokens
-            .issue(user, roles)
-            .map_err(ApiError::internal)?;
-        app.metrics.tokens_issued.inc();
-        audit::record(
-            &app.db,
-            &Origin::of(req),
-            Event::success("token.issued", Some(user.id)),
-        )
-        .await;
+        let issued = app
+            .login()
+            .issue_api_token(&origin_of(req), &auth.0)
+            .await
+            .map_err(|e| match e {
+                TokenRefused::NotASession => ApiError::invalid_token(e.to_string()),
+                TokenRefused::Signing(why) => ApiError::internal(why),
+            })?;
         Ok(Json(TokenResponse {
-            access_token: token,
+            access_token: issued.token,
             token_type: "Bearer".into(),
-            expires_in: app.auth.tokens.ttl().as_secs(),
+            expires_in: issued.expires_in.as_secs(),
         }))
     }
 

@@ -8,10 +8,10 @@ use poem_openapi::{
 };
 
 use crate::{
-    app::AppState,
-    audit::Origin,
     auth::{AuthError, Principal},
     error::ApiError,
+    http::client_ip::origin_of,
+    state::AppState,
 };
 
 pub const SESSION_SCHEME: &str = "SessionCookie";
@@ -70,7 +70,7 @@ pub async fn authenticate(req: &Request, require_csrf: bool) -> Result<Principal
     let cookie = session_cookie(req, state, require_csrf)?.ok_or(AuthError::Missing)?;
     state
         .auth
-        .from_session(&state.db, &cookie, || Origin::of(req))
+        .from_session(&state.db, &cookie, || origin_of(req))
         .await
 }
 

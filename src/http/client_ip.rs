@@ -4,6 +4,9 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use poem::Request;
+
+use crate::audit::Origin;
 
 /// The client address as resolved for this request; later layers (rate limits, audit) read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,20 @@ pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> 
         }
     }
     last_trusted
+}
+
+/// The request's origin for the audit log: the resolved client address (the peer's when the rate limiter did
+/// not run) and a bounded user agent.
+pub fn origin_of(req: &Request) -> Origin {
+    let ip = req.data::<ClientIp>().map(|c| c.0.to_string()).or_else(|| {
+        req.remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string())
+    });
+    let user_agent = req
+        .header(poem::http::header::USER_AGENT)
+        .map(|ua| ua.chars().take(512).collect());
+    Origin { ip, user_agent }
 }
 
 /// IPv4 clients reached over an IPv6 socket show up as `::ffff:a.b.c.d`; treat them as the IPv4 address.

@@ -3,7 +3,7 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use crate::{app::AppState, error::ApiError, http::ApiTags};
+use crate::{error::ApiError, http::ApiTags, state::AppState};
 
 pub struct HealthApi;
 

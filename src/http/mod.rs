@@ -10,6 +10,7 @@ pub mod me;
 pub mod middleware;
 pub mod pagination;
 pub mod roles;
+pub mod routes;
 pub mod sync;
 pub mod users;
 

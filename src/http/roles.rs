@@ -11,20 +11,21 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
-    app::AppState,
-    audit::{self, Event, Origin},
+    audit::{self, Event},
     error::{ApiError, FieldError},
     http::{
         ApiTags,
         admin_types::{Permission, PermissionList, Role, RoleList},
         authn::Authenticated,
         body::JsonBody,
+        client_ip::origin_of,
         pagination,
     },
     rbac::{
         store::{self, NewRole, RolePatch},
         valid_permission_name,
     },
+    state::AppState,
 };
 
 pub struct RolesApi;
@@ -126,7 +127,7 @@ async fn changed(
     app.auth.access.changed(&app.db).await?;
     audit::record(
         &app.db,
-        &Origin::of(req),
+        &origin_of(req),
         Event::success(kind, Some(actor)).target(target),
     )
     .await;

@@ -11,10 +11,10 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
-    audit::{self, Event, Origin},
+    audit::{self, Event},
     error::ApiError,
-    http::{ApiTags, authn::Authenticated, pagination},
+    http::{ApiTags, authn::Authenticated, client_ip::origin_of, pagination},
+    state::AppState,
     sync::{StartError, Trigger},
 };
 
@@ -114,7 +114,7 @@ impl SyncApi {
         })?;
         audit::record(
             &app.db,
-            &Origin::of(req),
+            &origin_of(req),
             Event::success("sync.started", Some(actor.user.id)).target(run.id.to_string()),
         )
         .await;

@@ -13,8 +13,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
-    app::AppState,
-    audit::{self, Event, Origin},
+    audit::{self, Event},
     auth::sessions,
     error::{ApiError, FieldError},
     http::{
@@ -22,9 +21,11 @@ use crate::{
         admin_types::{AuditEvent, AuditEventList, User, UserList},
         authn::Authenticated,
         body::JsonBody,
+        client_ip::origin_of,
         pagination,
     },
     rbac::{store, valid_role_name},
+    state::AppState,
     users::{self, UserFilter},
 };
 
@@ -175,7 +176,7 @@ impl UsersApi {
         };
         audit::record(
             &app.db,
-            &Origin::of(req),
+            &origin_of(req),
             Event::success(kind, Some(actor.user.id)).target(target),
         )
         .await;
@@ -206,7 +207,7 @@ impl UsersApi {
         app.auth.access.changed(&app.db).await?;
         audit::record(
             &app.db,
-            &Origin::of(req),
+            &origin_of(req),
             Event::success("user.sessions_ended", Some(actor.user.id))
                 .target(users::label(&user))
                 .detail(format!("{ended} sessions")),
@@ -256,7 +257,7 @@ impl UsersApi {
         app.auth.access.changed(&app.db).await?;
         audit::record(
             &app.db,
-            &Origin::of(req),
+            &origin_of(req),
             Event::success("user.roles_set", Some(actor.user.id))
                 .target(users::label(&user))
                 .detail(body.0.roles.join(",")),

@@ -2,11 +2,7 @@
 
 use std::collections::HashMap;
 
-use keyward::{
-    app::{AppState, Application},
-    config::Config,
-    http::body::JsonBody,
-};
+use keyward::{app::Application, config::Config, http::body::JsonBody, state::AppState};
 use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 use sea_orm::{ConnectionTrait, Database};
 use validator::Validate;

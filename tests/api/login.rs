@@ -1092,7 +1092,7 @@ async fn expired_sessions_and_logins_are_purged() {
 
 #[tokio::test]
 async fn the_auth_endpoints_are_in_the_spec() {
-    let spec: Value = serde_json::from_str(&keyward::app::spec_json()).unwrap();
+    let spec: Value = serde_json::from_str(&keyward::http::routes::spec_json()).unwrap();
     for path in [
         "/auth/login",
         "/auth/callback",

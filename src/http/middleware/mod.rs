@@ -1,7 +1,8 @@
-//! Cross-cutting request handling, outermost first in `app::endpoint`: request id, tracing, metrics,
+//! Cross-cutting request handling, outermost first in `http::routes::endpoint`: request id, tracing, metrics,
 //! security headers, CORS, rate limits, body size limit, panic catching.
 
 pub mod body_limit;
 pub mod metrics;
+pub mod problems;
 pub mod rate_limit;
 pub mod security_headers;

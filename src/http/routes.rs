@@ -1,0 +1,137 @@
+//! The whole HTTP application: Keyward's OpenAPI operations, the docs, the metrics endpoint, and the middleware
+//! stack every request crosses.
+
+use std::sync::Arc;
+
+use poem::{
+    Endpoint, EndpointExt, Response, Route, get, handler,
+    http::header,
+    middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader, Tracing},
+    web::Data,
+};
+use poem_openapi::{OpenApi, OpenApiService};
+
+use crate::{
+    error::{Problem, ProblemType},
+    http::{
+        auth::AuthApi,
+        health::HealthApi,
+        me::MeApi,
+        middleware::{
+            body_limit::BodyLimit,
+            metrics::RequestMetrics,
+            problems::{AllowTable, problems},
+            rate_limit::RateLimit,
+            security_headers::SecurityHeaders,
+        },
+        roles::RolesApi,
+        sync::SyncApi,
+        users::UsersApi,
+    },
+    state::AppState,
+};
+
+/// Request bodies larger than this get 413: nothing Keyward accepts comes close.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Keyward's operations, in the order they appear in the spec.
+pub type Apis = (HealthApi, AuthApi, MeApi, RolesApi, UsersApi, SyncApi);
+
+fn apis() -> Apis {
+    (HealthApi, AuthApi, MeApi, RolesApi, UsersApi, SyncApi)
+}
+
+/// The OpenAPI service; `extra` lets an embedder (or a test) mount more operations behind the same edge.
+pub fn service<T: OpenApi>(extra: T) -> OpenApiService<(Apis, T), ()> {
+    OpenApiService::new((apis(), extra), "Keyward", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Backend for single-page apps: OpenID Connect login as a backend-for-frontend, API tokens, \
+             roles and permissions, user sync. Errors are RFC 9457 problem documents (`application/problem+json`).",
+        )
+}
+
+/// The spec exactly as `keyward openapi` prints it and `openapi/openapi.json` holds it.
+pub fn spec_json() -> String {
+    service(()).spec()
+}
+
+#[handler]
+fn metrics_endpoint(state: Data<&AppState>) -> Response {
+    Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}
+
+/// The whole HTTP application: routes and the middleware stack around them (the last `.with` is outermost).
+pub fn endpoint<T: OpenApi + 'static>(
+    state: AppState,
+    extra: T,
+) -> impl Endpoint<Output = Response> {
+    let svc = service(extra);
+    let table = Arc::new(AllowTable::from_spec(
+        &svc.spec(),
+        &["/openapi.json", "/docs", "/metrics"],
+    ));
+    let docs = svc.swagger_ui();
+    let spec = svc.spec_endpoint();
+    let routes = Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .at("/metrics", get(metrics_endpoint))
+        .nest("/", svc);
+
+    let cors = state
+        .config
+        .cors_origins
+        .iter()
+        .fold(
+            Cors::new().allow_origin(state.config.public_origin()),
+            |c, o| c.allow_origin(o.as_str()),
+        )
+        .allow_credentials(true)
+        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allow_headers(["content-type", "authorization", "x-csrf", "x-request-id"])
+        .expose_headers(["x-request-id", "retry-after", "location"])
+        .max_age(600);
+
+    let inner = problems(
+        routes
+            .with(CatchPanic::new().with_handler(|_| {
+                Problem::new(
+                    ProblemType::Internal,
+                    "an unexpected error occurred; it has been logged",
+                )
+                .into_response()
+            }))
+            .with(BodyLimit {
+                max_bytes: MAX_BODY_BYTES,
+            })
+            .with(RateLimit {
+                limits: state.rate_limits.clone(),
+                metrics: state.metrics.clone(),
+            }),
+        table.clone(),
+    );
+    // Responses differ by Origin (CORS headers or a refusal), so shared caches must key on it.
+    let vary_origin = SetHeader::new().appending(header::VARY, "Origin");
+    problems(inner.with(cors), table)
+        .with(vary_origin)
+        .with(SecurityHeaders {
+            hsts: state.config.is_https(),
+        })
+        .with(RequestMetrics(state.metrics.clone()))
+        .with(Tracing)
+        .with(RequestId::default().reuse_id(ReuseId::Ignore))
+        .data(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_needs_no_configuration_and_is_stable() {
+        assert_eq!(spec_json(), spec_json());
+        assert!(spec_json().contains("\"/healthz\""));
+    }
+}
