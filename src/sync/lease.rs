@@ -1,0 +1,120 @@
+//! The lease: one run at a time across all instances, held by a row that the running instance renews and that
+//! another may take over once it expires.
+
+use chrono::Utc;
+use entity::{job_leases, sync_runs};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::{Expr, OnConflict},
+};
+
+use super::Syncer;
+
+const LEASE: &str = "user-sync";
+/// A lease not renewed for this long belongs to an instance that died; another may take over.
+const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(60);
+
+impl Syncer {
+    /// Renews the lease, and fails the run if another instance holds it now: that one may be syncing too.
+    pub(super) async fn keep_lease(&self) -> Result<(), String> {
+        match self.renew_lease().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(
+                "lost the sync lease (not renewed in time; another instance may have taken over)"
+                    .into(),
+            ),
+            Err(e) => Err(format!("database: {e}")),
+        }
+    }
+
+    /// Takes the lease if it is free, and closes the runs of whoever held it before.
+    pub(super) async fn take_lease(&self) -> Result<bool, DbErr> {
+        if !self.acquire_lease().await? {
+            return Ok(false);
+        }
+        if let Err(err) = self.abandon_runs().await {
+            self.release_lease().await;
+            return Err(err);
+        }
+        Ok(true)
+    }
+
+    /// With the lease in hand, any earlier holder is dead or gone: its runs would stay `running` for ever.
+    async fn abandon_runs(&self) -> Result<(), DbErr> {
+        let n = sync_runs::Entity::update_many()
+            .col_expr(sync_runs::Column::Status, Expr::value("failed"))
+            .col_expr(sync_runs::Column::FinishedAt, Expr::value(Some(Utc::now())))
+            .col_expr(
+                sync_runs::Column::Error,
+                Expr::value("abandoned: its instance stopped renewing the lease"),
+            )
+            .filter(sync_runs::Column::Status.eq("running"))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        if n > 0 {
+            tracing::warn!(
+                runs = n,
+                "sync runs of an instance that stopped renewing the lease marked failed"
+            );
+        }
+        Ok(())
+    }
+
+    async fn acquire_lease(&self) -> Result<bool, DbErr> {
+        let now = Utc::now();
+        let inserted = job_leases::Entity::insert(job_leases::ActiveModel {
+            name: Set(LEASE.into()),
+            holder: Set(self.holder.clone()),
+            expires_at: Set(now + LEASE_TTL),
+        })
+        .on_conflict(
+            OnConflict::column(job_leases::Column::Name)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        if inserted == 1 {
+            return Ok(true);
+        }
+        let taken = job_leases::Entity::update_many()
+            .col_expr(job_leases::Column::Holder, Expr::value(self.holder.clone()))
+            .col_expr(job_leases::Column::ExpiresAt, Expr::value(now + LEASE_TTL))
+            .filter(job_leases::Column::Name.eq(LEASE))
+            .filter(job_leases::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
+        Ok(taken.rows_affected == 1)
+    }
+
+    /// `false` when the lease is no longer this instance's.
+    async fn renew_lease(&self) -> Result<bool, DbErr> {
+        job_leases::Entity::update_many()
+            .col_expr(
+                job_leases::Column::ExpiresAt,
+                Expr::value(Utc::now() + LEASE_TTL),
+            )
+            .filter(job_leases::Column::Name.eq(LEASE))
+            .filter(job_leases::Column::Holder.eq(self.holder.clone()))
+            .exec(&self.db)
+            .await
+            .map(|r| r.rows_affected == 1)
+    }
+
+    pub(super) async fn release_lease(&self) {
+        let released = job_leases::Entity::update_many()
+            .col_expr(
+                job_leases::Column::ExpiresAt,
+                Expr::value(Utc::now() - chrono::Duration::seconds(1)),
+            )
+            .filter(job_leases::Column::Name.eq(LEASE))
+            .filter(job_leases::Column::Holder.eq(self.holder.clone()))
+            .exec(&self.db)
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "could not release the sync lease; it expires by itself");
+        }
+    }
+}
