@@ -1,0 +1,108 @@
+//! Sync settings: the schedule of the user sync through the provider's admin API, its paging, and the
+//! admin API's address and credentials.
+
+use url::Url;
+
+use super::{
+    ConfigError,
+    vars::{Vars, parse_public_url},
+};
+
+/// The scheduled user sync through the provider's admin API.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// Runs the schedule; manual runs work either way.
+    pub enabled: bool,
+    /// 6-field cron with seconds, validated at start-up.
+    pub schedule: String,
+    pub timezone: chrono_tz::Tz,
+    pub create_users: bool,
+    pub on_startup: bool,
+    pub page_size: u32,
+    /// Listing pages requested from the admin API at once.
+    pub concurrency: usize,
+    /// Overrides the admin API's base URL (scheme, host, port and any path prefix), derived from the issuer.
+    pub admin_url: Option<Url>,
+    pub admin_client_id: Option<String>,
+    pub admin_client_secret: Option<String>,
+    pub admin_token: Option<String>,
+}
+
+pub(super) fn read<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<'_, F>,
+) -> Result<SyncSettings, ConfigError> {
+    let schedule = vars
+        .get("KEYWARD_SYNC_SCHEDULE")
+        .unwrap_or_else(|| "0 0 3 * * *".into());
+    if let Err(why) = crate::sync::schedule::parse_cron(&schedule) {
+        return Err(ConfigError {
+            var: "KEYWARD_SYNC_SCHEDULE",
+            value: schedule,
+            expected: format!(
+                "a 6-field cron expression with seconds, such as `0 0 3 * * *` ({why})"
+            ),
+        });
+    }
+    let tz_raw = vars
+        .get("KEYWARD_SYNC_TIMEZONE")
+        .unwrap_or_else(|| "UTC".into());
+    let timezone = tz_raw.parse::<chrono_tz::Tz>().map_err(|_| ConfigError {
+        var: "KEYWARD_SYNC_TIMEZONE",
+        value: tz_raw.clone(),
+        expected: "an IANA time zone name such as UTC or Europe/Berlin".into(),
+    })?;
+    let page_size: u32 = vars.number_in(
+        "KEYWARD_SYNC_PAGE_SIZE",
+        "100",
+        1..=1000,
+        "a page size from 1 to 1000",
+    )?;
+    let concurrency: usize = vars.number_in(
+        "KEYWARD_SYNC_CONCURRENCY",
+        "4",
+        1..=16,
+        "a number of page requests from 1 to 16",
+    )?;
+    let admin_url = match vars.get("KEYWARD_IDP_ADMIN_URL") {
+        None => None,
+        Some(raw) => Some(parse_public_url(&raw).ok_or_else(|| ConfigError {
+            var: "KEYWARD_IDP_ADMIN_URL",
+            value: raw,
+            expected: "the provider's base URL, such as https://keycloak.internal:8443".into(),
+        })?),
+    };
+    let admin_client_id = vars.get("KEYWARD_IDP_ADMIN_CLIENT_ID");
+    let admin_client_secret = vars.get("KEYWARD_IDP_ADMIN_CLIENT_SECRET");
+    // Half a pair would pair one client with the other's secret (the login client's), which the provider
+    // refuses only when the first sync runs.
+    match (&admin_client_id, &admin_client_secret) {
+        (Some(_), None) => {
+            return Err(ConfigError {
+                var: "KEYWARD_IDP_ADMIN_CLIENT_SECRET",
+                value: String::new(),
+                expected: "the admin client's secret, since KEYWARD_IDP_ADMIN_CLIENT_ID is set (set both or neither)".into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError {
+                var: "KEYWARD_IDP_ADMIN_CLIENT_ID",
+                value: String::new(),
+                expected: "the admin client's id, since KEYWARD_IDP_ADMIN_CLIENT_SECRET is set (set both or neither)".into(),
+            });
+        }
+        _ => {}
+    }
+    Ok(SyncSettings {
+        enabled: vars.boolean("KEYWARD_SYNC_ENABLED", true)?,
+        schedule,
+        timezone,
+        create_users: vars.boolean("KEYWARD_SYNC_CREATE_USERS", false)?,
+        on_startup: vars.boolean("KEYWARD_SYNC_ON_STARTUP", false)?,
+        page_size,
+        concurrency,
+        admin_url,
+        admin_client_id,
+        admin_client_secret,
+        admin_token: vars.get("KEYWARD_IDP_ADMIN_TOKEN"),
+    })
+}
