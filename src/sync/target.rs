@@ -49,11 +49,7 @@ pub(super) fn target(oidc: &Result<OidcSettings, String>, sync: &SyncSettings) -
                 );
             };
             Target::Keycloak {
-                base: sync
-                    .admin_url
-                    .as_ref()
-                    .map(|u| u.as_str().trim_end_matches('/').to_owned())
-                    .unwrap_or_else(|| server.to_owned()),
+                base: admin_base(sync, server),
                 realm: realm.to_owned(),
                 client_id,
                 client_secret,
@@ -67,11 +63,7 @@ pub(super) fn target(oidc: &Result<OidcSettings, String>, sync: &SyncSettings) -
             };
             let server = issuer.split("/application/o/").next().unwrap_or(issuer);
             Target::Authentik {
-                base: sync
-                    .admin_url
-                    .as_ref()
-                    .map(|u| u.as_str().trim_end_matches('/').to_owned())
-                    .unwrap_or_else(|| server.to_owned()),
+                base: admin_base(sync, server),
                 token,
             }
         }
@@ -138,4 +130,12 @@ impl Syncer {
             Target::Unavailable(why) => Err(StartError::NoDirectory(why.clone())),
         }
     }
+}
+
+/// Where the admin API lives: `KEYWARD_IDP_ADMIN_URL` when set, else the server the issuer names.
+fn admin_base(sync: &SyncSettings, server: &str) -> String {
+    sync.admin_url
+        .as_ref()
+        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| server.to_owned())
 }
