@@ -65,7 +65,7 @@ impl SeedFile {
             Some("yaml" | "yml")
         );
         let seed: SeedFile = if yaml {
-            serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
         } else {
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
         };
