@@ -12,6 +12,7 @@ use poem::{
 use poem_openapi::{OpenApi, OpenApiService};
 
 use crate::{
+    config::Config,
     error::{Problem, ProblemType},
     http::{
         auth::AuthApi,
@@ -62,6 +63,21 @@ fn metrics_endpoint(state: Data<&AppState>) -> Response {
         .body(state.metrics.render())
 }
 
+/// Browsers may call with credentials from Keyward's own origin and the allow-listed ones only.
+fn cors(config: &Config) -> Cors {
+    config
+        .cors_origins
+        .iter()
+        .fold(Cors::new().allow_origin(config.public_origin()), |c, o| {
+            c.allow_origin(o.as_str())
+        })
+        .allow_credentials(true)
+        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allow_headers(["content-type", "authorization", "x-csrf", "x-request-id"])
+        .expose_headers(["x-request-id", "retry-after", "location"])
+        .max_age(600)
+}
+
 /// The whole HTTP application: routes and the middleware stack around them (the last `.with` is outermost).
 pub fn endpoint<T: OpenApi + 'static>(
     state: AppState,
@@ -80,19 +96,7 @@ pub fn endpoint<T: OpenApi + 'static>(
         .at("/metrics", get(metrics_endpoint))
         .nest("/", svc);
 
-    let cors = state
-        .config
-        .cors_origins
-        .iter()
-        .fold(
-            Cors::new().allow_origin(state.config.public_origin()),
-            |c, o| c.allow_origin(o.as_str()),
-        )
-        .allow_credentials(true)
-        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        .allow_headers(["content-type", "authorization", "x-csrf", "x-request-id"])
-        .expose_headers(["x-request-id", "retry-after", "location"])
-        .max_age(600);
+    let cors = cors(&state.config);
 
     let inner = problems(
         routes
