@@ -201,7 +201,7 @@ impl TokenIssuer {
         db: &DatabaseConnection,
         token: &str,
     ) -> Result<ApiClaims, String> {
-        let header = decode_header(token).map_err(|e| format!("not a usable JWT: {e}"))?;
+        let header = decode_header(token).map_err(|e| describe_jwt_error(&e))?;
         if header.alg != Algorithm::EdDSA {
             return Err(format!("Keyward tokens are EdDSA, not {:?}", header.alg));
         }
@@ -211,7 +211,10 @@ impl TokenIssuer {
             None => {
                 let _one_at_a_time = self.reload.lock().await;
                 if self.verifier(&kid).is_none() && self.reload_budget.check().is_ok() {
-                    self.reload_verifiers(db).await.map_err(|e| e.to_string())?;
+                    self.reload_verifiers(db).await.map_err(|e| {
+                        tracing::warn!(error = %e, "could not reload the token-signing keys");
+                        "the token's signing key could not be looked up; try again".to_owned()
+                    })?;
                 }
                 self.verifier(&kid)
                     .ok_or("the token's signing key is unknown")?

@@ -208,3 +208,58 @@ async fn a_panic_becomes_a_500_problem_and_the_server_keeps_serving() {
     );
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+/// A refused bearer token is explained in words; the library's own error text stays in the log.
+#[tokio::test]
+async fn token_refusals_are_explained_in_words_not_library_debug_text() {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let b64 = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let app = spawn_app().await;
+    let jwks: serde_json::Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap();
+    let iss = app.state.auth.tokens.issuer();
+    let claims = b64(
+        serde_json::json!({"iss": iss, "aud": iss, "sub": uuid::Uuid::new_v4(),
+        "exp": chrono::Utc::now().timestamp() + 600}),
+    );
+    let cases = [
+        (
+            "alg none",
+            format!("{}.{claims}.", b64(serde_json::json!({"alg": "none"}))),
+        ),
+        (
+            "a signature that is not base64url",
+            format!(
+                "{}.{claims}.QR",
+                b64(serde_json::json!({"alg": "EdDSA", "kid": kid}))
+            ),
+        ),
+        (
+            "a header that is not JSON",
+            format!("{}.{claims}.c2ln", URL_SAFE_NO_PAD.encode("nope")),
+        ),
+    ];
+    for (what, token) in cases {
+        let resp = app
+            .client
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "{what}");
+        let body = problem(resp).await;
+        let detail = body["detail"].as_str().unwrap();
+        for leak in [
+            "variant", "HS256", "Base64", "Symbol", "Error(", "line 1", "column",
+        ] {
+            assert!(!detail.contains(leak), "{what}: {detail}");
+        }
+        assert!(detail.starts_with("the token"), "{what}: {detail}");
+    }
+}

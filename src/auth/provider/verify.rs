@@ -77,8 +77,7 @@ impl Provider {
         token: &str,
         audience: &str,
     ) -> Result<TokenData<T>, JwtError> {
-        let header = decode_header(token)
-            .map_err(|e| JwtError::Invalid(format!("not a usable JWT: {e}")))?;
+        let header = decode_header(token).map_err(|e| JwtError::Invalid(describe_jwt_error(&e)))?;
         if !is_asymmetric(header.alg) {
             return Err(JwtError::Invalid(format!(
                 "tokens signed with {:?} are not accepted",
@@ -86,8 +85,10 @@ impl Provider {
             )));
         }
         let jwk = self.key_for(header.kid.as_deref(), header.alg).await?;
-        let key = DecodingKey::from_jwk(&jwk)
-            .map_err(|e| JwtError::Invalid(format!("the provider's key is unusable: {e}")))?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| {
+            tracing::warn!(error = ?e, "the provider published a key that cannot verify tokens");
+            JwtError::Invalid("the provider's signing key is unusable".into())
+        })?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[self.settings.issuer.as_str()]);
         validation.set_audience(&[audience]);
@@ -217,6 +218,8 @@ fn key_fits(jwk: &Jwk, alg: Algorithm) -> bool {
 /// A short reason for logs, audit and the 401 detail; never the token itself.
 pub fn describe_jwt_error(e: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind as K;
+    // The library's own text names its internals (serde variants, base64 offsets): it goes to the log only.
+    tracing::debug!(error = ?e, "token refused");
     match e.kind() {
         K::ExpiredSignature => "the token has expired".into(),
         K::ImmatureSignature => "the token is not valid yet".into(),
@@ -224,8 +227,14 @@ pub fn describe_jwt_error(e: &jsonwebtoken::errors::Error) -> String {
         K::InvalidAudience => "the token is meant for another audience (aud)".into(),
         K::InvalidSignature => "the token's signature does not verify".into(),
         K::MissingRequiredClaim(c) => format!("the token lacks the `{c}` claim"),
-        K::InvalidAlgorithm => "the token's algorithm does not match its key".into(),
-        other => format!("the token is not valid: {other:?}"),
+        K::InvalidAlgorithm | K::MissingAlgorithm => {
+            "the token's algorithm does not match its key".into()
+        }
+        K::InvalidToken => "the token is not a JWT (three base64url parts)".into(),
+        K::Base64(_) | K::Utf8(_) => "the token is not valid base64url text".into(),
+        K::Json(_) => "the token's header or claims are malformed, or name an algorithm Keyward does not accept"
+            .into(),
+        _ => "the token is not valid".into(),
     }
 }
 
