@@ -13,6 +13,17 @@ pub struct Origin {
     pub user_agent: Option<String>,
 }
 
+impl Origin {
+    /// The `keyward` command line. It acts as no user (the event's `user_id` stays empty), so the log names it
+    /// where a request names its client: no address, user agent `cli`.
+    pub fn cli() -> Self {
+        Self {
+            ip: None,
+            user_agent: Some("cli".into()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success,

@@ -4,29 +4,79 @@
 
 use entity::users;
 use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter};
+use uuid::Uuid;
 
 use crate::{
     audit::{self, Event, Origin},
     rbac::{SOURCE_MANUAL, cache::AccessCache, store},
 };
 
-/// The one user with this email (case-insensitive), or a message saying why not.
-async fn user_by_email(db: &DatabaseConnection, email: &str) -> anyhow::Result<users::Model> {
+/// The user a roles command names: an argument that parses as a UUID is their id; anything else is an email.
+async fn find_user(db: &DatabaseConnection, who: &str) -> anyhow::Result<users::Model> {
+    match Uuid::parse_str(who) {
+        Ok(id) => users::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no user with id {id}")),
+        Err(_) => user_by_verified_email(db, who).await,
+    }
+}
+
+/// The one user whose provider verified this email (case-insensitive), or a message saying why not. An
+/// unverified email is only what someone typed into their account, so granting by it could hand a role to an
+/// impostor.
+async fn user_by_verified_email(
+    db: &DatabaseConnection,
+    email: &str,
+) -> anyhow::Result<users::Model> {
     use sea_orm::sea_query::{Expr, ExprTrait, Func};
-    let matches: Vec<users::Model> = users::Entity::find()
+    let (verified, unverified): (Vec<users::Model>, Vec<users::Model>) = users::Entity::find()
         .filter(Expr::expr(Func::lower(Expr::col(users::Column::Email))).eq(email.to_lowercase()))
         .all(db)
-        .await?;
-    let mut found = matches.into_iter();
-    match (found.next(), found.next()) {
-        (Some(user), None) => Ok(user),
-        (None, _) => {
+        .await?
+        .into_iter()
+        .partition(|u| u.email_verified);
+    let ids = |found: &[users::Model]| {
+        found
+            .iter()
+            .map(|u| u.id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match verified.as_slice() {
+        [user] => Ok(user.clone()),
+        [] if unverified.is_empty() => {
             anyhow::bail!("no user with email {email} (users appear after their first login)")
         }
-        (Some(_), Some(_)) => {
-            anyhow::bail!("several users share the email {email}; use the admin API with their ids")
-        }
+        [] => anyhow::bail!(
+            "the email {email} is not verified by the provider, so it does not prove who holds it; \
+             name the user by id instead: {}",
+            ids(&unverified)
+        ),
+        _ => anyhow::bail!(
+            "several users have the verified email {email}; name one by id: {}",
+            ids(&verified)
+        ),
     }
+}
+
+/// Tells running instances and writes the audit event; called only when a grant really changed.
+async fn role_changed(
+    db: &DatabaseConnection,
+    kind: &'static str,
+    user: &users::Model,
+    role: &str,
+) -> anyhow::Result<()> {
+    AccessCache::default().changed(db).await?;
+    audit::record(
+        db,
+        &Origin::cli(),
+        Event::success(kind, None)
+            .target(crate::users::label(user))
+            .detail(role),
+    )
+    .await;
+    Ok(())
 }
 
 pub async fn roles_list(db: &DatabaseConnection) -> anyhow::Result<String> {
@@ -63,58 +113,39 @@ pub async fn roles_list(db: &DatabaseConnection) -> anyhow::Result<String> {
     Ok(out)
 }
 
-pub async fn roles_grant(
-    db: &DatabaseConnection,
-    email: &str,
-    role: &str,
-) -> anyhow::Result<String> {
-    let user = user_by_email(db, email).await?;
+/// `keyward roles grant <user> <role>`: a manual grant; the user is named as [`find_user`] reads it.
+pub async fn roles_grant(db: &DatabaseConnection, who: &str, role: &str) -> anyhow::Result<String> {
+    let user = find_user(db, who).await?;
     let role = store::find_role_by_name(db, role)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no role named {role}"))?;
-    let added = store::grant(db, user.id, role.id, SOURCE_MANUAL, None).await?;
-    AccessCache::default().changed(db).await?;
-    audit::record(
-        db,
-        &Origin::default(),
-        Event::success("user.role_granted", None)
-            .target(email)
-            .detail(format!("{} (cli)", role.name)),
-    )
-    .await;
-    Ok(if added {
-        format!("granted {} to {email}", role.name)
-    } else {
-        format!("{email} already holds {}", role.name)
-    })
+    let name = crate::users::label(&user);
+    if !store::grant(db, user.id, role.id, SOURCE_MANUAL, None).await? {
+        return Ok(format!("{name} already holds {}", role.name));
+    }
+    role_changed(db, "user.role_granted", &user, &role.name).await?;
+    Ok(format!("granted {} to {name}", role.name))
 }
 
+/// `keyward roles revoke <user> <role>`: removes a manual grant; the last admin keeps `admin`.
 pub async fn roles_revoke(
     db: &DatabaseConnection,
-    email: &str,
+    who: &str,
     role: &str,
 ) -> anyhow::Result<String> {
-    let user = user_by_email(db, email).await?;
+    let user = find_user(db, who).await?;
     let role = store::find_role_by_name(db, role)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no role named {role}"))?;
+    let name = crate::users::label(&user);
     let removed = store::revoke_manual(db, user.id, &role)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    AccessCache::default().changed(db).await?;
-    audit::record(
-        db,
-        &Origin::default(),
-        Event::success("user.role_revoked", None)
-            .target(email)
-            .detail(format!("{} (cli)", role.name)),
-    )
-    .await;
-    Ok(if removed {
-        format!("revoked {} from {email}", role.name)
-    } else {
-        format!("{email} holds no manual grant of {}", role.name)
-    })
+    if !removed {
+        return Ok(format!("{name} holds no manual grant of {}", role.name));
+    }
+    role_changed(db, "user.role_revoked", &user, &role.name).await?;
+    Ok(format!("revoked {} from {name}", role.name))
 }
 
 fn syncer(

@@ -32,7 +32,7 @@ enum Command {
     Migrate,
     /// Print the OpenAPI spec as JSON (needs no database or configuration).
     Openapi,
-    /// Roles: list them, grant or revoke one (by the user's email).
+    /// Roles: list them, grant or revoke one (the user named by id or by verified email).
     Roles {
         #[command(subcommand)]
         command: RolesCommand,
@@ -56,11 +56,24 @@ enum SyncCommand {
 enum RolesCommand {
     /// Every role: holders, flags, permissions.
     List,
-    /// Grant a role to the user with this email.
-    Grant { email: String, role: String },
-    /// Revoke a manually granted role (the last admin keeps `admin`).
-    Revoke { email: String, role: String },
+    /// Grant a role manually; audited only when the user did not hold that grant yet.
+    Grant {
+        #[arg(help = USER_HELP)]
+        user: String,
+        /// The role's name
+        role: String,
+    },
+    /// Revoke a manually granted role (the last admin keeps `admin`); audited only when there was one.
+    Revoke {
+        #[arg(help = USER_HELP)]
+        user: String,
+        /// The role's name
+        role: String,
+    },
 }
+
+const USER_HELP: &str =
+    "The user's id, or their email (case-insensitive) if the provider verified it";
 
 /// Exit code for a configuration that cannot be used.
 const EXIT_CONFIG: u8 = 2;
@@ -121,8 +134,8 @@ async fn roles(config: &Config, command: RolesCommand) -> anyhow::Result<()> {
         keyward::rbac::seed::apply(conn, None).await?;
         let out = match command {
             RolesCommand::List => cli::roles_list(conn).await?,
-            RolesCommand::Grant { email, role } => cli::roles_grant(conn, &email, &role).await?,
-            RolesCommand::Revoke { email, role } => cli::roles_revoke(conn, &email, &role).await?,
+            RolesCommand::Grant { user, role } => cli::roles_grant(conn, &user, &role).await?,
+            RolesCommand::Revoke { user, role } => cli::roles_revoke(conn, &user, &role).await?,
         };
         println!("{}", out.trim_end());
         Ok(())

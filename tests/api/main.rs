@@ -11,5 +11,6 @@ mod idp;
 mod login;
 mod rate_limit;
 mod rbac;
+mod roles_cli;
 mod security_headers;
 mod sync;

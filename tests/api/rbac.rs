@@ -11,6 +11,7 @@ use crate::{
     },
     idp::{Layout, TestIdp},
     login::{api_token, assert_unauthorized, cookie_get, logged_in},
+    roles_cli::keyward_cli,
 };
 
 /// Keyward with alice as bootstrap admin; returns her API token.
@@ -1258,27 +1259,14 @@ async fn the_seed_file_is_applied_idempotently() {
 #[tokio::test]
 async fn the_cli_lists_grants_and_revokes_roles_for_running_instances() {
     let (app, _idp, _admin) = with_admin(Layout::Keycloak, &[]).await;
-    let bob = token_for(&app, "bob").await;
+    let zoe = token_for(&app, "zoe").await;
     assert_eq!(
-        call(&app, Some(&bob), "GET", "/api/v1/users", None)
+        call(&app, Some(&zoe), "GET", "/api/v1/users", None)
             .await
             .status(),
         403
     );
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
-            .args(args)
-            .env("DATABASE_URL", app.db_url())
-            .env("RUST_LOG", "error")
-            .current_dir(std::env::temp_dir())
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let cli = |args: &[&str]| keyward_cli(&app, args);
     let (ok, out, err) = cli(&["roles", "list"]);
     assert!(ok, "{err}");
     assert!(
@@ -1293,12 +1281,12 @@ async fn the_cli_lists_grants_and_revokes_roles_for_running_instances() {
         "{out}"
     );
 
-    let (ok, out, err) = cli(&["roles", "grant", "BOB@example.com", "admin"]);
+    let (ok, out, err) = cli(&["roles", "grant", "ZOE.Angstrom@example.com", "admin"]);
     assert!(ok, "{err}");
     assert!(out.contains("granted admin"), "{out}");
     // The running instance picks the change up within its polling interval.
     let started = Instant::now();
-    while call(&app, Some(&bob), "GET", "/api/v1/users", None)
+    while call(&app, Some(&zoe), "GET", "/api/v1/users", None)
         .await
         .status()
         != 200
@@ -1308,9 +1296,9 @@ async fn the_cli_lists_grants_and_revokes_roles_for_running_instances() {
     }
     let (ok, _, err) = cli(&["roles", "grant", "nobody@example.com", "admin"]);
     assert!(!ok && err.contains("no user with email"), "{err}");
-    let (ok, _, err) = cli(&["roles", "grant", "bob@example.com", "ghost"]);
+    let (ok, _, err) = cli(&["roles", "grant", "zoe.angstrom@example.com", "ghost"]);
     assert!(!ok && err.contains("no role named ghost"), "{err}");
-    let (ok, out, err) = cli(&["roles", "revoke", "bob@example.com", "admin"]);
+    let (ok, out, err) = cli(&["roles", "revoke", "zoe.angstrom@example.com", "admin"]);
     assert!(ok, "{err}");
     assert!(out.contains("revoked admin"), "{out}");
     // alice is now the only admin again, and the CLI keeps her one.
