@@ -6,6 +6,8 @@ use entity::audit_events;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use uuid::Uuid;
 
+use crate::text::without_nul;
+
 /// Where a request came from, as far as the audit log cares (the HTTP edge fills it in).
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
@@ -120,10 +122,11 @@ pub async fn record(db: &impl ConnectionTrait, origin: &Origin, event: Event) {
         kind: Set(event.kind.into()),
         outcome: Set(outcome.into()),
         user_id: Set(event.user_id),
-        target: Set(event.target.clone()),
+        // A provider's text (an error description) may carry NUL; the event must not be lost to it.
+        target: Set(event.target.clone().map(without_nul)),
         ip: Set(origin.ip.clone()),
         user_agent: Set(origin.user_agent.clone()),
-        detail: Set(event.detail.clone()),
+        detail: Set(event.detail.clone().map(without_nul)),
     };
     if let Err(err) = audit_events::Entity::insert(row)
         .exec_without_returning(db)

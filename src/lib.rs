@@ -16,4 +16,5 @@ pub mod rbac;
 pub mod state;
 pub mod sync;
 pub mod telemetry;
+pub mod text;
 pub mod users;

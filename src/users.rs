@@ -10,7 +10,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::auth::provider::ProviderClaims;
+use crate::{auth::provider::ProviderClaims, text::without_nul};
 
 /// The metadata Keyward copies from the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,21 @@ impl Profile {
             display_name: display_name(c),
             username: non_empty(c.preferred_username.as_deref()),
             avatar_url: non_empty(c.picture.as_deref()),
+        }
+        .storable()
+    }
+
+    /// The same metadata without NUL, which providers may send and no database stores: the login or the
+    /// sync must not fail on it. Used wherever a profile is built from the provider's data.
+    pub fn storable(self) -> Self {
+        let clean = |s: Option<String>| s.map(without_nul).filter(|s| !s.is_empty());
+        let email = clean(self.email);
+        Self {
+            email_verified: self.email_verified && email.is_some(),
+            email,
+            display_name: clean(self.display_name),
+            username: clean(self.username),
+            avatar_url: clean(self.avatar_url),
         }
     }
 }

@@ -10,7 +10,10 @@ use poem_openapi::{
 use serde_json::Value;
 use validator::Validate;
 
-use crate::error::{ApiError, FieldError};
+use crate::{
+    error::{ApiError, FieldError},
+    http::middleware::nul::nul_error,
+};
 
 /// A JSON object body, checked against the type's schema before it reaches the operation.
 #[derive(Debug)]
@@ -53,7 +56,8 @@ pub fn parse_body<T: ParseFromJSON + Validate>(data: &[u8]) -> Result<T, ApiErro
     }
     let value: Value = serde_json::from_slice(data)
         .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
-    let errors = shape_errors::<T>(&value);
+    let mut errors = shape_errors::<T>(&value);
+    nul_errors("", &value, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -100,6 +104,36 @@ fn shape_errors<T: Type>(value: &Value) -> Vec<FieldError> {
         }
     }
     errors
+}
+
+/// Every string (or key) holding NUL, named by its dotted path (`a.b`, `a[0]`) as `validator` errors are.
+fn nul_errors(path: &str, value: &Value, out: &mut Vec<FieldError>) {
+    match value {
+        Value::String(s) if s.contains('\0') => {
+            out.push(nul_error(if path.is_empty() { "body" } else { path }));
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                nul_errors(&format!("{path}[{i}]"), item, out);
+            }
+        }
+        Value::Object(obj) => {
+            for (key, item) in obj {
+                let name = key.replace('\0', "");
+                let child = if path.is_empty() {
+                    name
+                } else {
+                    format!("{path}.{name}")
+                };
+                if key.contains('\0') {
+                    out.push(nul_error(child));
+                } else {
+                    nul_errors(&child, item, out);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn resolve<'a>(registry: &'a Registry, schema: &'a MetaSchemaRef) -> Option<&'a MetaSchema> {
@@ -155,6 +189,7 @@ mod tests {
         count: Option<i64>,
         #[validate(email(message = "must be an email address"))]
         email: Option<String>,
+        note: Option<String>,
     }
 
     fn problem(err: ApiError) -> Problem {
@@ -204,6 +239,22 @@ mod tests {
             p.errors.unwrap(),
             vec![FieldError::new("email", "must be an email address")]
         );
+    }
+
+    #[test]
+    fn nul_in_any_string_names_its_field() {
+        let p = problem(
+            parse_body::<Sample>(br#"{"name": "ok", "note": "a\u0000b", "count": 1}"#).unwrap_err(),
+        );
+        assert_eq!(p.kind, "urn:keyward:problem:validation-failed");
+        assert_eq!(p.errors.unwrap(), vec![nul_error("note")]);
+        let mut errors = Vec::new();
+        nul_errors(
+            "",
+            &serde_json::json!({"a": {"b": ["x", "\u{0}"]}}),
+            &mut errors,
+        );
+        assert_eq!(errors, vec![nul_error("a.b[1]")]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::{
         middleware::{
             body_limit::BodyLimit,
             metrics::RequestMetrics,
+            nul::RejectNul,
             problems::{AllowTable, problems},
             rate_limit::RateLimit,
             security_headers::SecurityHeaders,
@@ -109,6 +110,9 @@ pub fn endpoint<T: OpenApi + 'static>(
             }))
             .with(BodyLimit {
                 max_bytes: MAX_BODY_BYTES,
+            })
+            .with(RejectNul {
+                table: table.clone(),
             })
             .with(RateLimit {
                 limits: state.rate_limits.clone(),

@@ -120,6 +120,7 @@ fn profile_of(d: &DirectoryUser, current: Option<&LocalUser>) -> Profile {
         username: d.username.clone(),
         avatar_url: d.avatar_url.clone(),
     }
+    .storable()
 }
 
 fn profile_of_user(u: &LocalUser) -> Profile {

@@ -2,6 +2,7 @@
 //! The database is SQLite unless `KEYWARD_TEST_PG_URL` names a PostgreSQL server to create databases on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bad_input;
 mod cli;
 mod cors;
 mod errors;

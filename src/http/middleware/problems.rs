@@ -37,21 +37,29 @@ impl AllowTable {
     }
 
     fn allow(&self, path: &str) -> Option<String> {
+        self.route(path).map(|(_, methods)| methods.clone())
+    }
+
+    /// The name of the path parameter at segment `index` of `path`, when a templated path matches it.
+    pub fn path_param(&self, path: &str, index: usize) -> Option<&str> {
+        let (pattern, _) = self.route(path)?;
+        pattern.get(index)?.strip_prefix('{')?.strip_suffix('}')
+    }
+
+    fn route(&self, path: &str) -> Option<&(Vec<String>, String)> {
         let wanted = segments(path);
-        self.0
-            .iter()
-            .find(|(pattern, _)| {
-                pattern.len() == wanted.len()
-                    && pattern
-                        .iter()
-                        .zip(&wanted)
-                        .all(|(p, w)| p.starts_with('{') || p == w)
-            })
-            .map(|(_, methods)| methods.clone())
+        self.0.iter().find(|(pattern, _)| {
+            pattern.len() == wanted.len()
+                && pattern
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(p, w)| p.starts_with('{') || p == w)
+        })
     }
 }
 
-fn segments(path: &str) -> Vec<String> {
+/// A path's segments without the leading and trailing slash, as both the table and its callers count them.
+pub fn segments(path: &str) -> Vec<String> {
     path.trim_matches('/')
         .split('/')
         .map(str::to_owned)
@@ -99,5 +107,7 @@ mod tests {
         assert_eq!(t.allow("/healthz").as_deref(), Some("GET, HEAD"));
         assert_eq!(t.allow("/metrics").as_deref(), Some("GET, HEAD"));
         assert_eq!(t.allow("/nope"), None);
+        assert_eq!(t.path_param("/api/v1/roles/42", 3), Some("id"));
+        assert_eq!(t.path_param("/api/v1/roles/42", 2), None);
     }
 }

@@ -1,0 +1,108 @@
+//! NUL (U+0000) in a query parameter or a path segment is refused before routing, with a 400 naming the
+//! parameter: no database Keyward runs on stores it in text, so it must never reach one.
+
+use std::sync::Arc;
+
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+
+use crate::{
+    error::{ApiError, FieldError},
+    http::middleware::problems::{AllowTable, segments},
+};
+
+/// Free text a provider sends through the browser: the login flow removes NUL from it itself, because
+/// refusing the callback would lose the failed login's audit event.
+const PROVIDER_TEXT: &[(&str, &str)] = &[("/auth/callback", "error_description")];
+
+pub struct RejectNul {
+    /// The spec's templated paths, to name a path parameter.
+    pub table: Arc<AllowTable>,
+}
+
+impl<E: Endpoint> Middleware<E> for RejectNul {
+    type Output = RejectNulEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RejectNulEndpoint {
+            inner,
+            table: self.table.clone(),
+        }
+    }
+}
+
+pub struct RejectNulEndpoint<E> {
+    inner: E,
+    table: Arc<AllowTable>,
+}
+
+impl<E: Endpoint> Endpoint for RejectNulEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let uri = req.uri();
+        if let Some(field) = nul_field(&self.table, uri.path(), uri.query().unwrap_or("")) {
+            return Ok(ApiError::validation(vec![nul_error(field)]).into_response());
+        }
+        Ok(self.inner.call(req).await?.into_response())
+    }
+}
+
+/// The error for a field holding NUL; request bodies (`http::body`) report it the same way.
+pub fn nul_error(field: impl Into<String>) -> FieldError {
+    FieldError::new(field, "must not contain the NUL character (U+0000)")
+}
+
+/// The first parameter whose decoded value holds NUL. A raw URI cannot carry NUL, and `%00` is its only
+/// encoding in valid UTF-8, so a path segment is checked for that text.
+fn nul_field(table: &AllowTable, path: &str, query: &str) -> Option<String> {
+    let in_path = segments(path).iter().position(|s| s.contains("%00"));
+    if let Some(index) = in_path {
+        return Some(table.path_param(path, index).unwrap_or("path").to_owned());
+    }
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, value)| {
+            value.contains('\0') && !PROVIDER_TEXT.iter().any(|&(p, n)| p == path && n == name)
+        })
+        .map(|(name, _)| name.replace('\0', ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> AllowTable {
+        AllowTable::from_spec(
+            r#"{"paths":{"/api/v1/roles/{id}":{"get":{}},"/api/v1/users":{"get":{}}}}"#,
+            &[],
+        )
+    }
+
+    #[test]
+    fn a_query_parameter_with_nul_is_named() {
+        let t = table();
+        assert_eq!(
+            nul_field(&t, "/api/v1/users", "page=2&email=a%00b"),
+            Some("email".into())
+        );
+        assert_eq!(nul_field(&t, "/api/v1/users", "email=a%2500b&role=x"), None);
+        assert_eq!(nul_field(&t, "/api/v1/users", ""), None);
+    }
+
+    #[test]
+    fn a_path_segment_with_nul_names_the_template_parameter() {
+        let t = table();
+        assert_eq!(nul_field(&t, "/api/v1/roles/a%00", ""), Some("id".into()));
+        assert_eq!(nul_field(&t, "/api/v1/%00/x", ""), Some("path".into()));
+    }
+
+    #[test]
+    fn the_providers_error_description_is_left_to_the_login_flow() {
+        let t = table();
+        let q = "state=s&error=access_denied&error_description=a%00b";
+        assert_eq!(nul_field(&t, "/auth/callback", q), None);
+        assert_eq!(
+            nul_field(&t, "/auth/callback", "state=a%00b"),
+            Some("state".into())
+        );
+    }
+}
