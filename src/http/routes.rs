@@ -6,7 +6,7 @@ use std::sync::Arc;
 use poem::{
     Endpoint, EndpointExt, Response, Route, get, handler,
     http::header,
-    middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader, Tracing},
+    middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader},
     web::Data,
 };
 use poem_openapi::{OpenApi, OpenApiService};
@@ -23,6 +23,7 @@ use crate::{
             metrics::RequestMetrics,
             problems::{AllowTable, problems},
             rate_limit::RateLimit,
+            request_span::RequestSpan,
             security_headers::SecurityHeaders,
         },
         roles::RolesApi,
@@ -124,7 +125,7 @@ pub fn endpoint<T: OpenApi + 'static>(
             hsts: state.config.is_https(),
         })
         .with(RequestMetrics(state.metrics.clone()))
-        .with(Tracing)
+        .with(RequestSpan)
         .with(RequestId::default().reuse_id(ReuseId::Ignore))
         .data(state)
 }

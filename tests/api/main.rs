@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod idp;
 mod login;
+mod logs;
 mod rate_limit;
 mod rbac;
 mod security_headers;

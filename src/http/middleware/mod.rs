@@ -1,8 +1,9 @@
-//! Cross-cutting request handling, outermost first in `http::routes::endpoint`: request id, tracing, metrics,
+//! Cross-cutting request handling, outermost first in `http::routes::endpoint`: request id, request span, metrics,
 //! security headers, CORS, rate limits, body size limit, panic catching.
 
 pub mod body_limit;
 pub mod metrics;
 pub mod problems;
 pub mod rate_limit;
+pub mod request_span;
 pub mod security_headers;
