@@ -19,11 +19,8 @@ use crate::{
         health::HealthApi,
         me::MeApi,
         middleware::{
-            body_limit::BodyLimit,
-            metrics::RequestMetrics,
-            problems::{AllowTable, problems},
-            rate_limit::RateLimit,
-            request_span::RequestSpan,
+            body_limit::BodyLimit, metrics::RequestMetrics, problems::problems,
+            rate_limit::RateLimit, request_span::RequestSpan, route_table::RouteTable,
             security_headers::SecurityHeaders,
         },
         roles::RolesApi,
@@ -85,7 +82,7 @@ pub fn endpoint<T: OpenApi + 'static>(
     extra: T,
 ) -> impl Endpoint<Output = Response> {
     let svc = service(extra);
-    let table = Arc::new(AllowTable::from_spec(
+    let table = Arc::new(RouteTable::from_spec(
         &svc.spec(),
         &["/openapi.json", "/docs", "/metrics"],
     ));
@@ -119,12 +116,15 @@ pub fn endpoint<T: OpenApi + 'static>(
     );
     // Responses differ by Origin (CORS headers or a refusal), so shared caches must key on it.
     let vary_origin = SetHeader::new().appending(header::VARY, "Origin");
-    problems(inner.with(cors), table)
+    problems(inner.with(cors), table.clone())
         .with(vary_origin)
         .with(SecurityHeaders {
             hsts: state.config.is_https(),
         })
-        .with(RequestMetrics(state.metrics.clone()))
+        .with(RequestMetrics {
+            metrics: state.metrics.clone(),
+            routes: table,
+        })
         .with(RequestSpan)
         .with(RequestId::default().reuse_id(ReuseId::Ignore))
         .data(state)

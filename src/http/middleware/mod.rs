@@ -6,4 +6,5 @@ pub mod metrics;
 pub mod problems;
 pub mod rate_limit;
 pub mod request_span;
+pub mod route_table;
 pub mod security_headers;
