@@ -6,7 +6,7 @@ use std::sync::Arc;
 use poem::{
     Endpoint, EndpointExt, Response, Route, get, handler,
     http::header,
-    middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader, Tracing},
+    middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader},
     web::Data,
 };
 use poem_openapi::{OpenApi, OpenApiService};
@@ -19,11 +19,8 @@ use crate::{
         health::HealthApi,
         me::MeApi,
         middleware::{
-            body_limit::BodyLimit,
-            metrics::RequestMetrics,
-            nul::RejectNul,
-            problems::{AllowTable, problems},
-            rate_limit::RateLimit,
+            body_limit::BodyLimit, metrics::RequestMetrics, nul::RejectNul, problems::problems,
+            rate_limit::RateLimit, request_span::RequestSpan, route_table::RouteTable,
             security_headers::SecurityHeaders,
         },
         roles::RolesApi,
@@ -85,7 +82,7 @@ pub fn endpoint<T: OpenApi + 'static>(
     extra: T,
 ) -> impl Endpoint<Output = Response> {
     let svc = service(extra);
-    let table = Arc::new(AllowTable::from_spec(
+    let table = Arc::new(RouteTable::from_spec(
         &svc.spec(),
         &["/openapi.json", "/docs", "/metrics"],
     ));
@@ -122,13 +119,16 @@ pub fn endpoint<T: OpenApi + 'static>(
     );
     // Responses differ by Origin (CORS headers or a refusal), so shared caches must key on it.
     let vary_origin = SetHeader::new().appending(header::VARY, "Origin");
-    problems(inner.with(cors), table)
+    problems(inner.with(cors), table.clone())
         .with(vary_origin)
         .with(SecurityHeaders {
             hsts: state.config.is_https(),
         })
-        .with(RequestMetrics(state.metrics.clone()))
-        .with(Tracing)
+        .with(RequestMetrics {
+            metrics: state.metrics.clone(),
+            routes: table,
+        })
+        .with(RequestSpan)
         .with(RequestId::default().reuse_id(ReuseId::Ignore))
         .data(state)
 }

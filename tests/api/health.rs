@@ -1,4 +1,6 @@
-use crate::helpers::{problem, spawn_app};
+use keyward::http::routes;
+
+use crate::helpers::{TestApp, problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn healthz_answers_ok() {
@@ -70,4 +72,81 @@ async fn every_response_carries_a_request_id() {
             .unwrap();
         assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     }
+}
+
+/// The `keyward_http_requests_total` line for these labels, read without a request (`/metrics` itself may
+/// be rate limited).
+fn requests_total(app: &TestApp, method: &str, route: &str, status: u16) -> Option<String> {
+    let wanted = format!(
+        r#"keyward_http_requests_total{{method="{method}",route="{route}",status="{status}"}} "#
+    );
+    let text = app.state.metrics.render();
+    text.lines()
+        .find_map(|l| l.strip_prefix(wanted.as_str()).map(str::to_owned))
+}
+
+#[tokio::test]
+async fn answers_given_before_routing_are_counted_under_the_route() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.post_raw("/healthz", "application/json", "{}")
+            .await
+            .status(),
+        405
+    );
+    assert_eq!(
+        app.client
+            .put(app.url("/api/v1/roles/some-role"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+    // Routed normally (401): the router's own name for the templated route, which the 405 must share.
+    assert_eq!(app.get("/api/v1/roles/some-role").await.status(), 401);
+    let big = vec![b'x'; routes::MAX_BODY_BYTES + 1];
+    assert_eq!(
+        app.post_raw("/api/v1/probe", "application/json", big)
+            .await
+            .status(),
+        413
+    );
+    app.get("/no/such/path").await;
+
+    for (method, route, status) in [
+        ("POST", "/healthz", 405),
+        ("PUT", "/api/v1/roles/:param0", 405),
+        ("GET", "/api/v1/roles/:param0", 401),
+        ("POST", "/api/v1/probe", 413),
+        ("GET", "unmatched", 404),
+    ] {
+        assert_eq!(
+            requests_total(&app, method, route, status).as_deref(),
+            Some("1"),
+            "{method} {route} {status}:\n{}",
+            app.state.metrics.render()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limited_request_is_counted_under_its_route() {
+    let app = spawn_app_with(&[
+        ("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"),
+        ("KEYWARD_RATE_LIMIT_BURST", "2"),
+    ])
+    .await;
+    for expected in [200, 200, 429] {
+        assert_eq!(app.get("/healthz").await.status(), expected);
+    }
+    assert_eq!(app.get("/no/such/path").await.status(), 429);
+    assert_eq!(
+        requests_total(&app, "GET", "/healthz", 429).as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        requests_total(&app, "GET", "unmatched", 429).as_deref(),
+        Some("1")
+    );
 }

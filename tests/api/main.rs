@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod idp;
 mod login;
+mod logs;
 mod rate_limit;
 mod rbac;
 mod roles_cli;

@@ -1,12 +1,16 @@
 //! Counts every request by route pattern (never the raw path, which would let clients mint label values).
+//! Answers given before routing (429, 413) or without a match for the method (405) get the spec's route.
 
 use std::{sync::Arc, time::Instant};
 
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 
-use crate::metrics::Metrics;
+use crate::{http::middleware::route_table::RouteTable, metrics::Metrics};
 
-pub struct RequestMetrics(pub Arc<Metrics>);
+pub struct RequestMetrics {
+    pub metrics: Arc<Metrics>,
+    pub routes: Arc<RouteTable>,
+}
 
 impl<E: Endpoint> Middleware<E> for RequestMetrics {
     type Output = RequestMetricsEndpoint<E>;
@@ -14,7 +18,8 @@ impl<E: Endpoint> Middleware<E> for RequestMetrics {
     fn transform(&self, inner: E) -> Self::Output {
         RequestMetricsEndpoint {
             inner,
-            metrics: self.0.clone(),
+            metrics: self.metrics.clone(),
+            routes: self.routes.clone(),
         }
     }
 }
@@ -22,6 +27,7 @@ impl<E: Endpoint> Middleware<E> for RequestMetrics {
 pub struct RequestMetricsEndpoint<E> {
     inner: E,
     metrics: Arc<Metrics>,
+    routes: Arc<RouteTable>,
 }
 
 impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
@@ -29,20 +35,23 @@ impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
         let method = method_label(req.method());
+        // A Uri clone shares its bytes; the path is only read when the router did not name the route.
+        let uri = req.uri().clone();
         let started = Instant::now();
         let resp = self.inner.get_response(req).await.into_response();
         let route = resp
             .data::<PathPattern>()
-            .map(|p| p.0.to_string())
+            .map(|p| &*p.0)
             .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "unmatched".into());
+            .or_else(|| self.routes.label(uri.path()))
+            .unwrap_or("unmatched");
         self.metrics
             .http_requests
-            .with_label_values(&[method, &route, resp.status().as_str()])
+            .with_label_values(&[method, route, resp.status().as_str()])
             .inc();
         self.metrics
             .http_duration
-            .with_label_values(&[method, &route])
+            .with_label_values(&[method, route])
             .observe(started.elapsed().as_secs_f64());
         Ok(resp)
     }

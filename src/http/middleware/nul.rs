@@ -7,7 +7,7 @@ use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use crate::{
     error::{ApiError, FieldError},
-    http::middleware::problems::{AllowTable, segments},
+    http::middleware::route_table::RouteTable,
 };
 
 /// Free text a provider sends through the browser: the login flow removes NUL from it itself, because
@@ -16,7 +16,7 @@ const PROVIDER_TEXT: &[(&str, &str)] = &[("/auth/callback", "error_description")
 
 pub struct RejectNul {
     /// The spec's templated paths, to name a path parameter.
-    pub table: Arc<AllowTable>,
+    pub table: Arc<RouteTable>,
 }
 
 impl<E: Endpoint> Middleware<E> for RejectNul {
@@ -32,7 +32,7 @@ impl<E: Endpoint> Middleware<E> for RejectNul {
 
 pub struct RejectNulEndpoint<E> {
     inner: E,
-    table: Arc<AllowTable>,
+    table: Arc<RouteTable>,
 }
 
 impl<E: Endpoint> Endpoint for RejectNulEndpoint<E> {
@@ -54,12 +54,15 @@ pub fn nul_error(field: impl Into<String>) -> FieldError {
 
 /// The first parameter whose decoded value holds NUL. A raw URI cannot carry NUL, and `%00` is its only
 /// encoding in valid UTF-8, so a path segment is checked for that text.
-fn nul_field(table: &AllowTable, path: &str, query: &str) -> Option<String> {
+fn nul_field(table: &RouteTable, path: &str, query: &str) -> Option<String> {
     // Every request crosses this: the common case costs two substring scans and no allocation.
     if !path.contains("%00") && !query.contains("%00") {
         return None;
     }
-    let in_path = segments(path).iter().position(|s| s.contains("%00"));
+    let in_path = path
+        .trim_matches('/')
+        .split('/')
+        .position(|s| s.contains("%00"));
     if let Some(index) = in_path {
         return Some(table.path_param(path, index).unwrap_or("path").to_owned());
     }
@@ -74,8 +77,8 @@ fn nul_field(table: &AllowTable, path: &str, query: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn table() -> AllowTable {
-        AllowTable::from_spec(
+    fn table() -> RouteTable {
+        RouteTable::from_spec(
             r#"{"paths":{"/api/v1/roles/{id}":{"get":{}},"/api/v1/users":{"get":{}}}}"#,
             &[],
         )

@@ -1,0 +1,137 @@
+//! The span every log line of a request is recorded in (remote address, method, URI, request id) and the one
+//! `response` line with status and duration. One-time values and tokens in the query never reach the log.
+
+use std::{
+    fmt::{self, Display, Write as _},
+    time::Instant,
+};
+
+use poem::{
+    Endpoint, FromRequest, IntoResponse, Middleware, Request, Response, Result, http::Uri,
+    middleware::ReqId, web::RealIp,
+};
+use tracing::{Instrument, field};
+
+/// Query parameters whose values are secrets or single-use: OAuth codes and states, tokens of every kind.
+const SECRET_PARAMS: [&str; 11] = [
+    "code",
+    "state",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "logout_token",
+    "id_token_hint",
+    "token",
+    "client_secret",
+    "code_verifier",
+    "password",
+];
+
+/// A URI's path and query with the values of [`SECRET_PARAMS`] replaced; formatted only when a log line
+/// is actually written, so a request whose span is filtered out pays nothing.
+pub struct RedactedUri<'a>(pub &'a Uri);
+
+impl Display for RedactedUri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.path())?;
+        let Some(query) = self.0.query() else {
+            return Ok(());
+        };
+        f.write_char('?')?;
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                f.write_char('&')?;
+            }
+            match pair.split_once('=') {
+                Some((name, _)) if is_secret(name) => write!(f, "{name}=[redacted]")?,
+                _ => f.write_str(pair)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An encoded name could decode to a secret one; its value is hidden rather than decoded.
+fn is_secret(name: &str) -> bool {
+    name.contains('%') || SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
+pub struct RequestSpan;
+
+impl<E: Endpoint> Middleware<E> for RequestSpan {
+    type Output = RequestSpanEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RequestSpanEndpoint { inner }
+    }
+}
+
+pub struct RequestSpanEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let span = tracing::info_span!(
+            "request",
+            remote_addr = field::Empty,
+            version = ?req.version(),
+            method = %req.method(),
+            uri = %RedactedUri(req.original_uri()),
+            request_id = field::Empty,
+        );
+        if !span.is_disabled() {
+            let remote_addr = match RealIp::from_request_without_body(&req).await {
+                Ok(RealIp(Some(ip))) => ip.to_string(),
+                _ => req.remote_addr().to_string(),
+            };
+            span.record("remote_addr", remote_addr);
+            if let Some(id) = req.extensions().get::<ReqId>() {
+                span.record("request_id", field::display(id));
+            }
+        }
+        async move {
+            let started = Instant::now();
+            let res = self.inner.call(req).await;
+            let duration = started.elapsed();
+            match res {
+                Ok(resp) => {
+                    let resp = resp.into_response();
+                    tracing::info!(status = %resp.status(), ?duration, "response");
+                    Ok(resp)
+                }
+                Err(err) => {
+                    tracing::info!(status = %err.status(), error = %err, ?duration, "error");
+                    Err(err)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redacted(uri: &str) -> String {
+        RedactedUri(&uri.parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn secret_query_values_are_replaced_and_the_rest_kept() {
+        assert_eq!(
+            redacted("/auth/callback?code=abc&state=xyz&iss=https%3A%2F%2Fidp"),
+            "/auth/callback?code=[redacted]&state=[redacted]&iss=https%3A%2F%2Fidp"
+        );
+        assert_eq!(
+            redacted("/x?ID_TOKEN_HINT=a&logout_token=b&access_token=c&page=2"),
+            "/x?ID_TOKEN_HINT=[redacted]&logout_token=[redacted]&access_token=[redacted]&page=2"
+        );
+        assert_eq!(redacted("/x?c%6Fde=a&flag"), "/x?c%6Fde=[redacted]&flag");
+        assert_eq!(redacted("/healthz"), "/healthz");
+    }
+}
