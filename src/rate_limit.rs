@@ -1,6 +1,6 @@
 //! Per-client request budgets (governor): buckets checked in order, each keyed by a `RateKey`. The HTTP edge
-//! enforces them (`http::middleware::rate_limit`); a later feature adds a stricter bucket for `/auth/*` or a
-//! per-user key by pushing another `Bucket`.
+//! enforces them (`http::middleware::rate_limit`); `app.rs` sets up the stricter `/auth/*` bucket and the
+//! global one.
 
 use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
