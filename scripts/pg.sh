@@ -27,18 +27,32 @@ pg_up() {
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR"
   PG_PORT=$(free_port)
   pg_as "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log"
-  # Durability settings off: the cluster lives for one test run.
-  pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-    start >/dev/null
   export PG_DIR PG_PORT
+  pg_start
   export KEYWARD_TEST_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
   echo "throwaway PostgreSQL on 127.0.0.1:$PG_PORT" >&2
 }
 
+# Starts the cluster in $PG_DIR on $PG_PORT (again, after `pg_ctl stop`: the fault tests do).
+pg_start() {
+  # Durability settings off: the cluster lives for one test run. PG_DURABLE=1 keeps commits that were
+  # answered across a crash of the server process (the fault tests crash it on purpose); fsync stays off,
+  # which only matters when the machine itself goes down.
+  local commit="-c synchronous_commit=off"
+  [ -n "${PG_DURABLE:-}" ] && commit=""
+  pg_as "$(pg_bin)/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off $commit -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null
+}
+
+# Stops it at once, as a crash or `systemctl stop` with clients connected would.
+pg_stop() {
+  pg_as "$(pg_bin)/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+}
+
 pg_down() {
   [ -n "${PG_DIR:-}" ] || return 0
-  pg_as "$(pg_bin)/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+  pg_stop
   rm -rf "$PG_DIR"
   unset PG_DIR
 }

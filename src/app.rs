@@ -48,7 +48,7 @@ impl<T: OpenApi + 'static> Application<T> {
         extra: T,
         listener: Option<std::net::TcpListener>,
     ) -> anyhow::Result<Self> {
-        let db = db::connect(&config.database_url)
+        let db = db::connect(&config.database)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         db::migrate(&db)
@@ -146,11 +146,25 @@ impl<T: OpenApi + 'static> Application<T> {
         let state = self.state.clone();
         let rbac_poll = tokio::spawn(async move {
             let mut tick = tokio::time::interval(rbac::cache::POLL_EVERY);
+            let mut failing = false;
             loop {
                 tick.tick().await;
-                if let Err(err) = state.auth.access.poll(&state.db).await {
-                    tracing::warn!(error = %err, "could not check for role changes; clearing the cache");
-                    state.auth.access.clear();
+                match state.auth.access.poll(&state.db).await {
+                    Ok(()) if failing => {
+                        failing = false;
+                        tracing::info!("role changes can be checked again");
+                    }
+                    Ok(()) => {}
+                    // Once per outage: the poll fails every 2 s until the database is back.
+                    Err(err) if !failing => {
+                        failing = true;
+                        tracing::warn!(
+                            error = %err,
+                            stale_max = ?state.auth.access.stale_max(),
+                            "could not check for role changes; serving cached access for at most stale_max"
+                        );
+                    }
+                    Err(_) => {}
                 }
             }
         });

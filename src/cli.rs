@@ -2,8 +2,9 @@
 //! apply the same rules as the admin API (built-ins, last admin), and tell running instances through the
 //! same change signal.
 
+use crate::db::Db;
 use entity::users;
-use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::{
@@ -12,7 +13,7 @@ use crate::{
 };
 
 /// The user a roles command names: an argument that parses as a UUID is their id; anything else is an email.
-async fn find_user(db: &DatabaseConnection, who: &str) -> anyhow::Result<users::Model> {
+async fn find_user(db: &Db, who: &str) -> anyhow::Result<users::Model> {
     match Uuid::parse_str(who) {
         Ok(id) => users::Entity::find_by_id(id)
             .one(db)
@@ -25,10 +26,7 @@ async fn find_user(db: &DatabaseConnection, who: &str) -> anyhow::Result<users::
 /// The one user whose provider verified this email (case-insensitive), or a message saying why not. An
 /// unverified email is only what someone typed into their account, so granting by it could hand a role to an
 /// impostor.
-async fn user_by_verified_email(
-    db: &DatabaseConnection,
-    email: &str,
-) -> anyhow::Result<users::Model> {
+async fn user_by_verified_email(db: &Db, email: &str) -> anyhow::Result<users::Model> {
     use sea_orm::sea_query::{Expr, ExprTrait, Func};
     let (verified, unverified): (Vec<users::Model>, Vec<users::Model>) = users::Entity::find()
         .filter(Expr::expr(Func::lower(Expr::col(users::Column::Email))).eq(email.to_lowercase()))
@@ -62,7 +60,7 @@ async fn user_by_verified_email(
 
 /// Tells running instances and writes the audit event; called only when a grant really changed.
 async fn role_changed(
-    db: &DatabaseConnection,
+    db: &Db,
     kind: &'static str,
     user: &users::Model,
     role: &str,
@@ -79,7 +77,7 @@ async fn role_changed(
     Ok(())
 }
 
-pub async fn roles_list(db: &DatabaseConnection) -> anyhow::Result<String> {
+pub async fn roles_list(db: &Db) -> anyhow::Result<String> {
     let (roles, _) = store::list_roles(db, 1, u64::MAX / 2).await?;
     let mut out = String::new();
     for r in roles {
@@ -114,7 +112,7 @@ pub async fn roles_list(db: &DatabaseConnection) -> anyhow::Result<String> {
 }
 
 /// `keyward roles grant <user> <role>`: a manual grant; the user is named as [`find_user`] reads it.
-pub async fn roles_grant(db: &DatabaseConnection, who: &str, role: &str) -> anyhow::Result<String> {
+pub async fn roles_grant(db: &Db, who: &str, role: &str) -> anyhow::Result<String> {
     let user = find_user(db, who).await?;
     let role = store::find_role_by_name(db, role)
         .await?
@@ -128,11 +126,7 @@ pub async fn roles_grant(db: &DatabaseConnection, who: &str, role: &str) -> anyh
 }
 
 /// `keyward roles revoke <user> <role>`: removes a manual grant; the last admin keeps `admin`.
-pub async fn roles_revoke(
-    db: &DatabaseConnection,
-    who: &str,
-    role: &str,
-) -> anyhow::Result<String> {
+pub async fn roles_revoke(db: &Db, who: &str, role: &str) -> anyhow::Result<String> {
     let user = find_user(db, who).await?;
     let role = store::find_role_by_name(db, role)
         .await?
@@ -148,10 +142,7 @@ pub async fn roles_revoke(
     Ok(format!("revoked {} from {name}", role.name))
 }
 
-fn syncer(
-    config: &crate::config::Config,
-    db: &DatabaseConnection,
-) -> anyhow::Result<crate::sync::Syncer> {
+fn syncer(config: &crate::config::Config, db: &Db) -> anyhow::Result<crate::sync::Syncer> {
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::new()?);
     crate::sync::Syncer::new(
         config,
@@ -192,10 +183,7 @@ fn describe_run(r: &entity::sync_runs::Model) -> String {
 }
 
 /// `keyward sync run`: a manual run in this process; fails (exit 1) when the run fails or cannot start.
-pub async fn sync_run(
-    config: &crate::config::Config,
-    db: &DatabaseConnection,
-) -> anyhow::Result<String> {
+pub async fn sync_run(config: &crate::config::Config, db: &Db) -> anyhow::Result<String> {
     let syncer = syncer(config, db)?;
     let run = syncer
         .run_now(crate::sync::Trigger::Manual)
@@ -209,10 +197,7 @@ pub async fn sync_run(
 }
 
 /// `keyward sync status`: the provider, the schedule and the last runs.
-pub async fn sync_status(
-    config: &crate::config::Config,
-    db: &DatabaseConnection,
-) -> anyhow::Result<String> {
+pub async fn sync_status(config: &crate::config::Config, db: &Db) -> anyhow::Result<String> {
     let syncer = syncer(config, db)?;
     let s = syncer.settings();
     let mut out = match syncer.provider() {

@@ -1,6 +1,7 @@
 //! Secrets at rest: the master secret key, the sub-keys derived from it with HKDF, authenticated encryption
 //! for what Keyward must store but never show (provider refresh tokens, its own signing key), and random tokens.
 
+use crate::db::Db;
 use aes_gcm::{
     Aes256Gcm, KeyInit, Nonce,
     aead::{Aead, Payload},
@@ -10,7 +11,7 @@ use chrono::Utc;
 use entity::keyward_settings;
 use hkdf::Hkdf;
 use rand::{RngCore, rngs::OsRng};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, sea_query::OnConflict};
+use sea_orm::{ActiveValue::Set, DbErr, EntityTrait, sea_query::OnConflict};
 use sha2::{Digest, Sha256};
 
 use crate::config::SecretKey;
@@ -137,10 +138,7 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 }
 
 /// The configured secret key, or the one generated for this database (created on first start).
-pub async fn load_secret_key(
-    db: &DatabaseConnection,
-    configured: Option<&SecretKey>,
-) -> Result<SecretKey, DbErr> {
+pub async fn load_secret_key(db: &Db, configured: Option<&SecretKey>) -> Result<SecretKey, DbErr> {
     if let Some(key) = configured {
         return Ok(key.clone());
     }

@@ -199,9 +199,9 @@ pub enum ApiError {
     /// Something failed inside Keyward; details are in its logs, never in the response.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A dependency (database, identity provider) is not available right now.
+    /// A dependency (database, identity provider) is not available right now; retry after a second.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 /// The challenge sent with every 401.
@@ -257,7 +257,10 @@ impl ApiError {
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::Unavailable(Json(Problem::new(ProblemType::ServiceUnavailable, detail)))
+        Self::Unavailable(
+            Json(Problem::new(ProblemType::ServiceUnavailable, detail)),
+            1,
+        )
     }
 
     /// Logs the cause with the request's span and answers with a detail that reveals nothing.
@@ -272,48 +275,14 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::internal(err)
-    }
-}
-
-impl From<validator::ValidationErrors> for ApiError {
-    fn from(errs: validator::ValidationErrors) -> Self {
-        Self::validation(field_errors(&errs))
-    }
-}
-
-/// Flattens `validator`'s nested errors into `{field, message}` pairs with dotted paths.
-pub fn field_errors(errs: &validator::ValidationErrors) -> Vec<FieldError> {
-    fn walk(prefix: &str, errs: &validator::ValidationErrors, out: &mut Vec<FieldError>) {
-        use validator::ValidationErrorsKind as Kind;
-        for (field, kind) in errs.errors() {
-            let path = if prefix.is_empty() {
-                field.to_string()
-            } else {
-                format!("{prefix}.{field}")
-            };
-            match kind {
-                Kind::Field(list) => out.extend(list.iter().map(|e| {
-                    let message = e
-                        .message
-                        .as_ref()
-                        .map(|m| m.to_string())
-                        .unwrap_or_else(|| format!("failed the `{}` rule", e.code));
-                    FieldError::new(path.clone(), message)
-                })),
-                Kind::Struct(inner) => walk(&path, inner, out),
-                Kind::List(items) => {
-                    for (i, inner) in items {
-                        walk(&format!("{path}[{i}]"), inner, out);
-                    }
-                }
+        match crate::db::fault::unavailable(&err) {
+            Some(cause) => {
+                tracing::warn!(error = %err, "database unavailable: {cause}");
+                Self::unavailable(cause)
             }
+            None => Self::internal(err),
         }
     }
-    let mut out = Vec::new();
-    walk("", errs, &mut out);
-    out.sort_by(|a, b| a.field.cmp(&b.field));
-    out
 }
 
 /// Turns any error that reached the edge into a problem response. Errors an operation built itself
@@ -406,31 +375,6 @@ mod tests {
         assert_eq!(
             ProblemType::RateLimited.uri(),
             "urn:keyward:problem:rate-limited"
-        );
-    }
-
-    #[test]
-    fn validator_errors_become_dotted_field_errors() {
-        use validator::Validate;
-        #[derive(Validate)]
-        struct Body {
-            #[validate(email(message = "must be an email address"))]
-            email: String,
-            #[validate(length(min = 2))]
-            name: String,
-        }
-        let errs = Body {
-            email: "nope".into(),
-            name: "x".into(),
-        }
-        .validate()
-        .unwrap_err();
-        assert_eq!(
-            field_errors(&errs),
-            vec![
-                FieldError::new("email", "must be an email address"),
-                FieldError::new("name", "failed the `length` rule"),
-            ]
         );
     }
 }

@@ -7,11 +7,10 @@ use keyward::{
     app::{self, Application},
     cli,
     config::Config,
-    db,
+    db::{self, Db},
     http::routes,
     telemetry,
 };
-use sea_orm::DatabaseConnection;
 
 #[derive(Parser)]
 #[command(
@@ -167,9 +166,9 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 /// write-ahead log back into the database file instead of leaving it (megabytes after a sync) beside it.
 async fn with_database(
     config: &Config,
-    command: impl AsyncFnOnce(&DatabaseConnection) -> anyhow::Result<()>,
+    command: impl AsyncFnOnce(&Db) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let conn = db::connect(&config.database_url).await?;
+    let conn = db::connect(&config.database).await?;
     let result = match db::migrate(&conn).await {
         Ok(()) => command(&conn).await,
         Err(err) => Err(err.into()),

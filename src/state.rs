@@ -3,7 +3,7 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use sea_orm::DatabaseConnection;
+use crate::db::Db;
 
 use crate::{
     auth::{Auth, login::LoginFlow},
@@ -19,7 +19,7 @@ pub struct AppState(Arc<AppStateInner>);
 
 pub struct AppStateInner {
     pub config: Config,
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub metrics: Arc<Metrics>,
     pub rate_limits: Arc<RateLimits>,
     pub auth: Arc<Auth>,

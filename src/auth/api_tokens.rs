@@ -8,6 +8,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use crate::db::Db;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
@@ -17,7 +18,7 @@ use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
 };
 use rand::{RngCore, rngs::OsRng};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, QueryOrder};
+use sea_orm::{ActiveValue::Set, DbErr, EntityTrait, QueryOrder};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
@@ -87,7 +88,7 @@ const MAX_VERIFIED: usize = 100_000;
 impl TokenIssuer {
     /// Loads the signing keys; creates one when none can be used (first start, or a changed secret key).
     pub async fn load(
-        db: &DatabaseConnection,
+        db: &Db,
         vault: &Vault,
         issuer: String,
         ttl: Duration,
@@ -177,7 +178,7 @@ impl TokenIssuer {
     }
 
     /// Checks a Keyward token: EdDSA only, a known key, our `iss` and `aud`, not expired.
-    pub async fn verify(&self, db: &DatabaseConnection, token: &str) -> Result<ApiClaims, String> {
+    pub async fn verify(&self, db: &Db, token: &str) -> Result<ApiClaims, String> {
         if let Some(claims) = self.already_verified(token) {
             return Ok(claims);
         }
@@ -196,11 +197,7 @@ impl TokenIssuer {
         Ok(claims)
     }
 
-    async fn verify_uncached(
-        &self,
-        db: &DatabaseConnection,
-        token: &str,
-    ) -> Result<ApiClaims, String> {
+    async fn verify_uncached(&self, db: &Db, token: &str) -> Result<ApiClaims, String> {
         let header = decode_header(token).map_err(|e| describe_jwt_error(&e))?;
         if header.alg != Algorithm::EdDSA {
             return Err(format!("Keyward tokens are EdDSA, not {:?}", header.alg));
@@ -234,7 +231,7 @@ impl TokenIssuer {
         self.verifiers.read().ok()?.get(kid).cloned()
     }
 
-    async fn reload_verifiers(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+    async fn reload_verifiers(&self, db: &Db) -> Result<(), DbErr> {
         let keys = public_keys(db).await?;
         let map = keys
             .into_iter()
@@ -251,7 +248,7 @@ impl TokenIssuer {
 }
 
 /// Every public key in the database, newest first: what `/.well-known/jwks.json` publishes.
-pub async fn public_keys(db: &DatabaseConnection) -> Result<Vec<PublicJwk>, DbErr> {
+pub async fn public_keys(db: &Db) -> Result<Vec<PublicJwk>, DbErr> {
     let rows = signing_keys::Entity::find()
         .order_by_desc(signing_keys::Column::CreatedAt)
         .all(db)
@@ -270,7 +267,7 @@ fn signer_from_seed(kid: &str, seed: &[u8; 32]) -> Option<Signer> {
     })
 }
 
-async fn create_key(db: &DatabaseConnection, vault: &Vault) -> Result<Signer, DbErr> {
+async fn create_key(db: &Db, vault: &Vault) -> Result<Signer, DbErr> {
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let public = SigningKey::from_bytes(&seed).verifying_key().to_bytes();

@@ -10,10 +10,11 @@ pub mod sessions;
 
 use std::sync::Arc;
 
+use crate::db::Db;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use entity::{sessions as session_rows, users};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use uuid::Uuid;
 
 use crate::{
@@ -101,7 +102,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub async fn new(config: &Config, db: &DatabaseConnection) -> anyhow::Result<Self> {
+    pub async fn new(config: &Config, db: &Db) -> anyhow::Result<Self> {
         let secret = crypto::load_secret_key(db, config.secret_key.as_ref()).await?;
         let vault = Vault::new(&secret);
         let tokens =
@@ -145,7 +146,7 @@ impl Auth {
             session_ttl: chrono::Duration::from_std(config.session_ttl)
                 .unwrap_or(chrono::Duration::hours(8)),
             cookies: Cookies::for_config(config),
-            access: Arc::new(AccessCache::default()),
+            access: Arc::new(AccessCache::new(config.access_stale_max)),
             bootstrap_admins: config.bootstrap_admins.clone(),
         }
     }
@@ -159,7 +160,7 @@ impl Auth {
     /// provider that refuses the refresh (user logged out or disabled there) ends the session.
     pub async fn from_session(
         &self,
-        db: &DatabaseConnection,
+        db: &Db,
         cookie_value: &str,
         // Only needed to audit a refused refresh: not worth building on every request.
         origin: impl FnOnce() -> Origin,
@@ -194,7 +195,7 @@ impl Auth {
 
     async fn refresh_provider_session(
         &self,
-        db: &DatabaseConnection,
+        db: &Db,
         provider: &Provider,
         session: &session_rows::Model,
         user: &users::Model,
@@ -251,11 +252,7 @@ impl Auth {
     }
 
     /// The principal behind a Bearer token: a Keyward API token or one of the provider's access tokens.
-    pub async fn from_bearer(
-        &self,
-        db: &DatabaseConnection,
-        token: &str,
-    ) -> Result<Principal, AuthError> {
+    pub async fn from_bearer(&self, db: &Db, token: &str) -> Result<Principal, AuthError> {
         // The SPA sends the same API token many times: a known one skips parsing and the signature check.
         let known = self.tokens.already_verified(token);
         let issuer = match &known {

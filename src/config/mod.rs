@@ -15,7 +15,7 @@ use std::{collections::HashMap, net::SocketAddr, time::Duration};
 use ipnet::IpNet;
 use url::Url;
 
-pub use database::DEFAULT_DATABASE_URL;
+pub use database::{DEFAULT_DATABASE_URL, DatabaseSettings};
 pub use oidc::{OidcSettings, ProviderKind};
 pub use server::{DEFAULT_LISTEN, LogFormat, RateLimitSettings};
 pub use sessions::SecretKey;
@@ -38,7 +38,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The URL browsers use to reach Keyward; decides cookie flags, HSTS and redirect URIs.
     pub public_url: Url,
-    pub database_url: String,
+    /// The URL and the pool's bounds (acquire and statement timeouts, size).
+    pub database: DatabaseSettings,
     /// Origins (`scheme://host[:port]`) allowed to call the API from a browser, credentials included.
     pub cors_origins: Vec<String>,
     pub rate_limit: RateLimitSettings,
@@ -61,6 +62,8 @@ pub struct Config {
     pub rbac_seed: Option<std::path::PathBuf>,
     /// Verified emails (entries with `@`) or subjects granted `admin` at login.
     pub bootstrap_admins: Vec<String>,
+    /// How long the access cache keeps serving what it knows while the database cannot be asked.
+    pub access_stale_max: Duration,
     pub sync: SyncSettings,
 }
 
@@ -86,10 +89,11 @@ impl Config {
         let sessions = sessions::read(&vars, &address.public_url)?;
         let rbac = rbac::read(&vars)?;
         let sync = sync::read(&vars)?;
+        let database = database::read_limits(&vars, database_url)?;
         Ok(Self {
             listen: address.listen,
             public_url: address.public_url,
-            database_url,
+            database,
             cors_origins: server.cors_origins,
             rate_limit: server.rate_limit,
             trusted_proxies: server.trusted_proxies,
@@ -103,6 +107,7 @@ impl Config {
             secret_key: sessions.secret_key,
             rbac_seed: rbac.rbac_seed,
             bootstrap_admins: rbac.bootstrap_admins,
+            access_stale_max: rbac.access_stale_max,
             sync,
         })
     }
@@ -139,7 +144,7 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
-        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.database.url, DEFAULT_DATABASE_URL);
         assert_eq!(
             c.rate_limit,
             RateLimitSettings {
@@ -176,6 +181,36 @@ mod tests {
             config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
             "DATABASE_URL"
         );
+    }
+
+    #[test]
+    fn database_bounds_default_by_backend_and_refuse_nonsense() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database.acquire_timeout, Duration::from_secs(1));
+        assert_eq!(c.database.statement_timeout, Duration::from_secs(2));
+        assert_eq!(c.database.max_connections, 8);
+        assert_eq!(c.access_stale_max, Duration::from_secs(60));
+        let pg = config(&[("DATABASE_URL", "postgres://k@db/k")]).unwrap();
+        assert_eq!(pg.database.max_connections, 16);
+        let set = config(&[
+            ("KEYWARD_DB_ACQUIRE_TIMEOUT", "250ms"),
+            ("KEYWARD_DB_STATEMENT_TIMEOUT", "5s"),
+            ("KEYWARD_DB_MAX_CONNECTIONS", "40"),
+            ("KEYWARD_ACCESS_STALE_MAX", "5m"),
+        ])
+        .unwrap();
+        assert_eq!(set.database.acquire_timeout, Duration::from_millis(250));
+        assert_eq!(set.database.statement_timeout, Duration::from_secs(5));
+        assert_eq!(set.database.max_connections, 40);
+        assert_eq!(set.access_stale_max, Duration::from_secs(300));
+        for (var, bad) in [
+            ("KEYWARD_DB_ACQUIRE_TIMEOUT", "0s"),
+            ("KEYWARD_DB_STATEMENT_TIMEOUT", "soon"),
+            ("KEYWARD_DB_MAX_CONNECTIONS", "0"),
+            ("KEYWARD_ACCESS_STALE_MAX", "-1s"),
+        ] {
+            assert_eq!(config(&[(var, bad)]).unwrap_err().var, var);
+        }
     }
 
     #[test]

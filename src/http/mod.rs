@@ -15,6 +15,7 @@ pub mod roles;
 pub mod routes;
 pub mod sync;
 pub mod users;
+pub mod validation;
 
 #[derive(poem_openapi::Tags)]
 pub enum ApiTags {

@@ -2,6 +2,10 @@
 //! change made elsewhere bumps a version row in the database, which every instance polls (every 2 s), so
 //! other instances see it within that time. The cache never outlives a deactivation: deactivating bumps the
 //! version too, and the cached entry carries the user row it was resolved with.
+//!
+//! While the database cannot be asked, the cache keeps answering with what it knows rather than clearing
+//! itself (a cleared cache turns every request into a failed database read): for at most `stale_max` after
+//! the last successful look, then it stops answering and requests fail as the database does (503).
 
 use std::{
     collections::HashMap,
@@ -9,15 +13,13 @@ use std::{
         Arc, RwLock,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
+use crate::db::Db;
 use chrono::{DateTime, Utc};
 use entity::{keyward_settings, user_token_revocations, users};
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    sea_query::OnConflict,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
 use uuid::Uuid;
 
 use super::{Access, store};
@@ -46,27 +48,55 @@ impl Resolved {
     }
 }
 
-#[derive(Default)]
 pub struct AccessCache {
     entries: RwLock<HashMap<Uuid, Arc<Resolved>>>,
     seen_version: RwLock<Option<String>>,
     /// Bumped by every clear: an entry read from the database before a clear is not stored after it.
     generation: AtomicU64,
+    /// When the database last confirmed that nothing changed (a poll that answered, or a change made here).
+    confirmed_at: RwLock<Instant>,
+    stale_max: Duration,
+}
+
+/// `KEYWARD_ACCESS_STALE_MAX`'s default.
+pub const DEFAULT_STALE_MAX: Duration = Duration::from_secs(60);
+
+impl Default for AccessCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_STALE_MAX)
+    }
 }
 
 impl AccessCache {
+    /// A cache that serves what it knows for at most `stale_max` after the database last answered its poll.
+    pub fn new(stale_max: Duration) -> Self {
+        Self {
+            entries: RwLock::default(),
+            seen_version: RwLock::default(),
+            generation: AtomicU64::default(),
+            confirmed_at: RwLock::new(Instant::now()),
+            stale_max,
+        }
+    }
+
+    /// A remembered entry, unless the database has been out of reach for longer than `stale_max`.
+    fn cached(&self, user_id: Uuid) -> Option<Arc<Resolved>> {
+        let confirmed = self.confirmed_at.read().map(|at| *at).ok()?;
+        if confirmed.elapsed() > self.stale_max {
+            return None;
+        }
+        self.entries.read().ok()?.get(&user_id).cloned()
+    }
+
+    fn confirmed(&self, at: Instant) {
+        if let Ok(mut confirmed) = self.confirmed_at.write() {
+            *confirmed = (*confirmed).max(at);
+        }
+    }
+
     /// The user and their access: from memory, or from the database (then remembered).
-    pub async fn resolve(
-        &self,
-        db: &DatabaseConnection,
-        user_id: Uuid,
-    ) -> Result<Option<Arc<Resolved>>, DbErr> {
-        if let Some(hit) = self
-            .entries
-            .read()
-            .ok()
-            .and_then(|m| m.get(&user_id).cloned())
-        {
+    pub async fn resolve(&self, db: &Db, user_id: Uuid) -> Result<Option<Arc<Resolved>>, DbErr> {
+        if let Some(hit) = self.cached(user_id) {
             return Ok(Some(hit));
         }
         let generation = self.generation.load(Ordering::SeqCst);
@@ -77,16 +107,8 @@ impl AccessCache {
     }
 
     /// Access for a user row the caller just read (the session path joins it already).
-    pub async fn access_for(
-        &self,
-        db: &DatabaseConnection,
-        user: &users::Model,
-    ) -> Result<Arc<Access>, DbErr> {
-        if let Some(hit) = self
-            .entries
-            .read()
-            .ok()
-            .and_then(|m| m.get(&user.id).cloned())
+    pub async fn access_for(&self, db: &Db, user: &users::Model) -> Result<Arc<Access>, DbErr> {
+        if let Some(hit) = self.cached(user.id)
             && hit.user == *user
         {
             return Ok(hit.access.clone());
@@ -101,7 +123,7 @@ impl AccessCache {
 
     async fn remember(
         &self,
-        db: &DatabaseConnection,
+        db: &Db,
         user: users::Model,
         generation: u64,
     ) -> Result<Arc<Resolved>, DbErr> {
@@ -135,6 +157,7 @@ impl AccessCache {
 
     /// Records a change: clears this instance's cache and tells the others through the database.
     pub async fn changed(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let started = Instant::now();
         let version = Uuid::new_v4().to_string();
         keyward_settings::Entity::insert(keyward_settings::ActiveModel {
             name: Set(VERSION_SETTING.into()),
@@ -155,11 +178,14 @@ impl AccessCache {
             *seen = Some(version);
         }
         self.clear();
+        self.confirmed(started);
         Ok(())
     }
 
-    /// Clears the cache if another instance changed something since the last look.
-    pub async fn poll(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+    /// Clears the cache if another instance changed something since the last look. When the database does
+    /// not answer, the cache is left as it is (see the module comment).
+    pub async fn poll(&self, db: &Db) -> Result<(), DbErr> {
+        let started = Instant::now();
         let current = keyward_settings::Entity::find_by_id(VERSION_SETTING)
             .one(db)
             .await?
@@ -175,7 +201,13 @@ impl AccessCache {
                 *seen = current;
             }
         }
+        self.confirmed(started);
         Ok(())
+    }
+
+    /// How long cached access is served while the database is away.
+    pub fn stale_max(&self) -> Duration {
+        self.stale_max
     }
 }
 

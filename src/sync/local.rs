@@ -8,12 +8,13 @@ use std::{
     sync::Arc,
 };
 
+use crate::db::Db;
 use chrono::{DateTime, Utc};
 use entity::users;
 use futures_util::TryStreamExt;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, IdenStatic, QueryFilter,
-    QuerySelect, QueryTrait, RuntimeErr,
+    ColumnTrait, DbBackend, DbErr, EntityTrait, IdenStatic, QueryFilter, QuerySelect, QueryTrait,
+    RuntimeErr,
     sqlx::{self, Row as _},
 };
 use uuid::Uuid;
@@ -52,13 +53,11 @@ pub struct Candidates {
 impl LocalIndex {
     /// Reads the issuer's users once, as a stream, keeping a digest of each. The rows go straight through sqlx
     /// and their text is hashed where it lies: decoding every row into an owned model first, this read (most of
-    /// an unchanged run's own work) cost such a run 7–25 % more CPU (100 000 users on SQLite).
-    pub async fn load(
-        db: &DatabaseConnection,
-        issuer: &str,
-        run_started: DateTime<Utc>,
-    ) -> Result<Self, DbErr> {
+    /// an unchanged run's own work) cost such a run 7–25 % more CPU (100 000 users on SQLite). A read of every
+    /// user may outlast a request's statement deadline, so it uses the pool directly.
+    pub async fn load(db: &Db, issuer: &str, run_started: DateTime<Utc>) -> Result<Self, DbErr> {
         use users::Column as C;
+        let db = db.pool();
         let backend = db.get_database_backend();
         let sql = users::Entity::find()
             .select_only()
@@ -250,7 +249,9 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
-        let db = crate::db::connect(&url).await.unwrap();
+        let db = crate::db::connect(&crate::config::DatabaseSettings::for_url(&url))
+            .await
+            .unwrap();
         crate::db::migrate(&db).await.unwrap();
         let run_started = Utc::now() - chrono::Duration::minutes(5);
         let full = users::Model {

@@ -18,11 +18,11 @@ mod target;
 
 use std::{sync::Arc, time::Duration};
 
+use crate::db::Db;
 use chrono::{DateTime, Utc};
 use entity::sync_runs;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -61,7 +61,7 @@ pub enum StartError {
 }
 
 pub struct Syncer {
-    db: DatabaseConnection,
+    db: Db,
     issuer: Option<String>,
     target: Target,
     settings: SyncSettings,
@@ -75,7 +75,7 @@ pub struct Syncer {
 impl Syncer {
     pub fn new(
         config: &Config,
-        db: DatabaseConnection,
+        db: Db,
         metrics: Arc<Metrics>,
         access: Arc<AccessCache>,
     ) -> anyhow::Result<Self> {

@@ -18,7 +18,7 @@ async fn readyz_is_ok_while_the_database_answers_and_503_once_it_is_gone() {
     let app = spawn_app().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 
-    app.state.db.close_by_ref().await.unwrap();
+    app.state.db.pool().close_by_ref().await.unwrap();
 
     let resp = app.get("/readyz").await;
     assert_eq!(resp.status(), 503);

@@ -146,6 +146,16 @@ pub async fn spawn_app_with_idp(
     settings: &[(&str, &str)],
     idp_env: &[(&str, &str)],
 ) -> (TestApp, TestIdp) {
+    spawn_app_with_idp_on(layout, settings, idp_env, TestDb::create().await).await
+}
+
+/// `spawn_app_with_idp` on a database the test made itself (on a server of its own, say).
+pub async fn spawn_app_with_idp_on(
+    layout: Layout,
+    settings: &[(&str, &str)],
+    idp_env: &[(&str, &str)],
+    db: TestDb,
+) -> (TestApp, TestIdp) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -155,7 +165,7 @@ pub async fn spawn_app_with_idp(
     all.push(("KEYWARD_LISTEN".into(), format!("127.0.0.1:{port}")));
     all.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let pairs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let app = start(&pairs, Some(listener)).await;
+    let app = start_on(&pairs, Some(listener), db).await;
     (app, idp)
 }
 
@@ -183,23 +193,7 @@ impl TestDb {
 
     pub async fn create() -> Self {
         match std::env::var("KEYWARD_TEST_PG_URL") {
-            Ok(admin_url) if !admin_url.is_empty() => {
-                let name = format!("keyward_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&admin_url)
-                    .await
-                    .expect("PostgreSQL for tests is reachable");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .unwrap();
-                admin.close().await.ok();
-                let (base, _) = admin_url.rsplit_once('/').expect("URL names a database");
-                Self {
-                    url: format!("{base}/{name}"),
-                    pg: Some((admin_url, name)),
-                    _dir: None,
-                }
-            }
+            Ok(admin_url) if !admin_url.is_empty() => Self::on_server(&admin_url).await,
             _ => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}/keyward.db?mode=rwc", dir.path().display());
@@ -209,6 +203,27 @@ impl TestDb {
                     _dir: Some(dir),
                 }
             }
+        }
+    }
+}
+
+impl TestDb {
+    /// A new database on the PostgreSQL server `admin_url` names (a superuser URL).
+    pub async fn on_server(admin_url: &str) -> Self {
+        let name = format!("keyward_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(admin_url)
+            .await
+            .expect("PostgreSQL for tests is reachable");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        admin.close().await.ok();
+        let (base, _) = admin_url.rsplit_once('/').expect("URL names a database");
+        Self {
+            url: format!("{base}/{name}"),
+            pg: Some((admin_url.to_owned(), name)),
+            _dir: None,
         }
     }
 }

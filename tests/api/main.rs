@@ -5,12 +5,14 @@
 mod bad_input;
 mod cli;
 mod cors;
+mod db_faults;
 mod errors;
 mod health;
 mod helpers;
 mod idp;
 mod login;
 mod logs;
+mod pg_cluster;
 mod rate_limit;
 mod rbac;
 mod roles_cli;

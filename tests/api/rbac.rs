@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{
-        TestApp, header, problem, spawn_app_with_idp, spawn_sibling, spawn_three_on_fresh_db,
+        TestApp, TestDb, header, problem, spawn_app_with_idp_on, spawn_sibling,
+        spawn_three_on_fresh_db,
     },
     idp::{Layout, TestIdp},
     login::{api_token, assert_unauthorized, cookie_get, logged_in},
@@ -19,9 +20,18 @@ pub(crate) async fn with_admin(
     layout: Layout,
     extra: &[(&str, &str)],
 ) -> (TestApp, TestIdp, String) {
+    with_admin_on(layout, extra, TestDb::create().await).await
+}
+
+/// `with_admin` on a database the test made itself.
+pub(crate) async fn with_admin_on(
+    layout: Layout,
+    extra: &[(&str, &str)],
+    db: TestDb,
+) -> (TestApp, TestIdp, String) {
     let mut settings = vec![("KEYWARD_BOOTSTRAP_ADMINS", "alice@example.com")];
     settings.extend_from_slice(extra);
-    let (app, idp) = spawn_app_with_idp(layout, &settings, &[]).await;
+    let (app, idp) = spawn_app_with_idp_on(layout, &settings, &[], db).await;
     let alice = logged_in(&app, "alice").await;
     let token = api_token(&app, &alice).await;
     (app, idp, token)

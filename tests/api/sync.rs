@@ -561,6 +561,67 @@ async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
     }
 }
 
+/// A sync run holds connections of its own (a streaming read, page writes); beside a full request load on a
+/// healthy database, with the default pool and timeouts, no request waits into a 503.
+#[tokio::test]
+async fn a_sync_run_beside_a_request_load_starves_no_request() {
+    let (app, _idp, admin) = admin_app(
+        Layout::Keycloak,
+        &[
+            ("KEYWARD_SYNC_CREATE_USERS", "true"),
+            ("KEYWARD_RATE_LIMIT_PER_MINUTE", "0"),
+        ],
+        &[("IDP_GENERATED_USERS", "3000")],
+    )
+    .await;
+    let location = start(&app, &admin).await;
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let clients = (0..24).map(|c| {
+        let (app_client, admin, running) = (app.client.clone(), admin.clone(), running.clone());
+        let (read, write) = (
+            app.url("/api/v1/users?per_page=50"),
+            app.url("/api/v1/roles"),
+        );
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            let mut i = 0;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                // One client in six writes: SQLite's writers queue behind the run's page transactions.
+                let req = if c % 6 == 0 {
+                    let body = json!({"name": format!("beside-{c}-{i}")});
+                    app_client.post(&write).json(&body)
+                } else {
+                    app_client.get(&read)
+                };
+                let resp = req.bearer_auth(&admin).send().await.unwrap();
+                statuses.push(resp.status().as_u16());
+                i += 1;
+            }
+            statuses
+        })
+    });
+    let clients: Vec<_> = clients.collect();
+    let run = wait_for(&app, &admin, &location).await;
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = Vec::new();
+    for c in clients {
+        statuses.extend(c.await.unwrap());
+    }
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let refused = statuses.iter().filter(|s| !matches!(s, 200 | 201)).count();
+    println!(
+        "sync of {} users beside {} requests: {refused} not answered 200/201",
+        run["seen"],
+        statuses.len()
+    );
+    assert_eq!(
+        refused,
+        0,
+        "{:?}",
+        statuses.iter().filter(|s| **s >= 300).collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test]
 async fn the_cli_runs_a_sync_and_reports_status() {
     let (app, idp, _admin) = admin_app(Layout::Keycloak, &[], &[]).await;

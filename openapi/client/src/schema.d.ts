@@ -908,9 +908,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1004,9 +1005,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1104,9 +1106,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1197,9 +1200,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1290,9 +1294,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1383,9 +1388,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1476,9 +1482,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1569,9 +1576,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1665,9 +1673,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1764,9 +1773,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1859,9 +1869,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1953,9 +1964,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2052,9 +2064,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2151,9 +2164,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2247,9 +2261,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2346,9 +2361,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2440,9 +2456,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2539,9 +2556,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2634,9 +2652,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2733,9 +2752,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2827,9 +2847,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2926,9 +2947,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3026,9 +3048,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3122,9 +3145,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3217,9 +3241,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3312,9 +3337,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3405,9 +3431,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, identity provider) is not available right now. */
+            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
             503: {
                 headers: {
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -7,7 +7,8 @@ mod sign_in;
 
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbErr};
+use crate::db::Db;
+use sea_orm::DbErr;
 use uuid::Uuid;
 
 use super::{Auth, Principal, Via, return_to, sessions};
@@ -24,7 +25,7 @@ use sign_in::NewCookie;
 /// What a login flow works with; `AppState::login` lends it.
 pub struct LoginFlow<'a> {
     pub auth: &'a Auth,
-    pub db: &'a DatabaseConnection,
+    pub db: &'a Db,
     pub metrics: &'a Metrics,
     pub config: &'a Config,
 }
