@@ -324,6 +324,8 @@ pub fn provider_groups(claims: &ProviderClaims, kind: ProviderKind) -> BTreeSet<
     {
         groups.extend(realm.roles.iter().cloned());
     }
+    // No role's idp_group holds a NUL (the API refuses one), and PostgreSQL cannot even be asked about it.
+    groups.retain(|g| !g.contains('\0'));
     // Keycloak's group mapper may send full paths ("/admins"); match both spellings.
     let bare: Vec<String> = groups
         .iter()

@@ -14,6 +14,7 @@ use super::directory::{
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthentikUser {
     /// The OIDC `sub` in the provider's default subject mode ("hashed user ID").
+    #[serde(deserialize_with = "crate::text::de_storable_id")]
     pub uid: String,
     #[serde(default)]
     pub username: Option<String>,

@@ -22,6 +22,7 @@ use super::directory::{
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeycloakUser {
+    #[serde(deserialize_with = "crate::text::de_storable_id")]
     pub id: String,
     #[serde(default)]
     pub username: Option<String>,

@@ -145,3 +145,66 @@ async fn failed_login_detail(app: &TestApp) -> String {
     assert_eq!(events.len(), 1, "{events:?}");
     events[0].detail.clone().unwrap()
 }
+
+/// A provider whose subject (or a group) holds a NUL: login, its access token as Bearer and the sync all
+/// work, on every database, and find the same single user row.
+#[tokio::test]
+async fn nul_in_a_provider_subject_logs_in_and_syncs_to_one_user() {
+    let (app, idp, token) = with_admin(Layout::Keycloak, &[]).await;
+    idp.upsert_user(json!({
+        "sub": "nul\u{0}sub",
+        "username": "nulsub",
+        "password": "nulsub-pw",
+        "email": "nulsub@example.com",
+        "email_verified": true,
+        "groups": ["g\u{0}"],
+        "enabled": true
+    }))
+    .await;
+    let b = browser();
+    let resp = crate::login::login_as(&app, &b, "nulsub").await;
+    assert_eq!(resp.status(), 302, "{:?}", resp.text().await);
+    assert_eq!(header(&resp, "location"), Some(app.url("/after").as_str()));
+
+    let tokens = idp.provider_tokens("nulsub", "nulsub-pw").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let me = json_of(
+        call(&app, Some(access), "GET", "/api/v1/me", None).await,
+        200,
+    )
+    .await;
+    assert_eq!(me["email"], "nulsub@example.com", "{me}");
+
+    let resp = call(&app, Some(&token), "POST", "/api/v1/sync/runs", None).await;
+    assert_eq!(resp.status(), 202, "{:?}", resp.text().await);
+    let location = header(&resp, "location").unwrap().to_owned();
+    let run = loop {
+        let run = json_of(call(&app, Some(&token), "GET", &location, None).await, 200).await;
+        if run["status"] != "running" {
+            break run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["failed_pages"].as_u64().unwrap_or(0), 0, "{run}");
+    let users = json_of(
+        call(
+            &app,
+            Some(&token),
+            "GET",
+            "/api/v1/users?email=nulsub",
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(users["total"], 1, "{users}");
+    let stored = entity::users::Entity::find()
+        .filter(entity::users::Column::Email.eq("nulsub@example.com"))
+        .one(app.state.db.pool())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.subject, "nul\u{FFFD}sub");
+}

@@ -6,6 +6,7 @@ use serde::Deserialize;
 /// The claims Keyward reads from the provider's ID and access tokens.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProviderClaims {
+    #[serde(deserialize_with = "crate::text::de_storable_id")]
     pub sub: String,
     #[serde(default)]
     pub email: Option<String>,
