@@ -301,8 +301,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Deactivates or reactivates a user. Deactivation ends their sessions; the last active admin cannot be
-         *     deactivated (409). Needs `users:write`.
+         * Deactivates or reactivates a user. Deactivation ends their sessions; the last active admin and the
+         *     bootstrap admins (`KEYWARD_BOOTSTRAP_ADMINS`) cannot be deactivated (409). Needs `users:write`.
          */
         patch: operations["updateUser"];
         trace?: never;
@@ -319,7 +319,8 @@ export interface paths {
         post?: never;
         /**
          * Ends every session of the user ("log out everywhere") and revokes the Keyward API tokens issued to them
-         *     so far (refused with 401 from then on; on other instances within about 2 s). Needs `users:write`.
+         *     so far (refused with 401 from then on; on other instances within about 2 s). Refused for bootstrap admins
+         *     (`KEYWARD_BOOTSTRAP_ADMINS`, 409). Needs `users:write`.
          */
         delete: operations["endUserSessions"];
         options?: never;
@@ -337,7 +338,8 @@ export interface paths {
         get?: never;
         /**
          * Replaces the user's manually granted roles. Granting a role whose permissions you do not all hold is
-         *     refused (403); taking `admin` from the last admin is refused (409). Needs `users:write`.
+         *     refused (403); taking `admin` from the last admin or from a bootstrap admin (`KEYWARD_BOOTSTRAP_ADMINS`)
+         *     is refused (409). Needs `users:write`.
          */
         put: operations["setUserRoles"];
         post?: never;
