@@ -7,6 +7,13 @@ use crate::{error::ApiError, http::ApiTags, state::AppState};
 
 pub struct HealthApi;
 
+/// The probes orchestrators and load balancers poll: never rate-limited.
+pub const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+pub fn is_probe(path: &str) -> bool {
+    PROBE_PATHS.contains(&path)
+}
+
 #[derive(Object)]
 pub struct HealthStatus {
     /// Always `ok` when the response is 200.
