@@ -119,7 +119,9 @@ impl ProblemType {
 /// One field that broke a rule. `field` is a JSON pointer-like dotted path, or the parameter name.
 #[derive(Object, Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
+    /// The body field (`name`, `permissions[2]`) or the parameter (`id`, `per_page`).
     pub field: String,
+    /// The rule it breaks, in words.
     pub message: String,
 }
 
@@ -138,8 +140,11 @@ pub struct Problem {
     /// A stable URI naming the kind of problem (`urn:keyward:problem:*`).
     #[oai(rename = "type")]
     pub kind: String,
+    /// The kind of problem for people; the same for every problem of a `type`.
     pub title: String,
+    /// The HTTP status of the response.
     pub status: u16,
+    /// What went wrong this time, in words.
     pub detail: String,
     /// Field-level errors, present for validation failures.
     #[oai(skip_serializing_if_is_none)]
@@ -173,7 +178,8 @@ impl Problem {
     }
 }
 
-/// What an operation returns when it does not succeed. Every variant is a problem document.
+/// What an operation returns when it does not succeed. Every variant is a problem document. The spec does not
+/// take its responses from here: `http::spec` lists for each operation only the problems it can answer.
 #[derive(ApiResponse, Debug)]
 pub enum ApiError {
     /// The request is malformed or has invalid fields.
