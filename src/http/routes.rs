@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use poem::{
-    Endpoint, EndpointExt, Response, Route, get, handler,
+    Endpoint, EndpointExt, Response, Route,
+    endpoint::make_sync,
+    get, handler,
     http::header,
     middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader},
-    web::Data,
+    web::{Data, Html},
 };
 use poem_openapi::{OpenApi, OpenApiService};
 
@@ -24,6 +26,7 @@ use crate::{
             security_headers::SecurityHeaders,
         },
         roles::RolesApi,
+        spec,
         sync::SyncApi,
         users::UsersApi,
     },
@@ -51,7 +54,7 @@ pub fn service<T: OpenApi>(extra: T) -> OpenApiService<(Apis, T), ()> {
 
 /// The spec exactly as `keyward openapi` prints it and `openapi/openapi.json` holds it.
 pub fn spec_json() -> String {
-    service(()).spec()
+    spec::finish(&service(()).spec())
 }
 
 #[handler]
@@ -82,15 +85,24 @@ pub fn endpoint<T: OpenApi + 'static>(
     extra: T,
 ) -> impl Endpoint<Output = Response> {
     let svc = service(extra);
+    let raw = svc.spec();
+    let spec = spec::finish(&raw);
     let table = Arc::new(RouteTable::from_spec(
-        &svc.spec(),
+        &spec,
         &["/openapi.json", "/docs", "/metrics"],
     ));
-    let docs = svc.swagger_ui();
-    let spec = svc.spec_endpoint();
+    // The UI embeds poem-openapi's own document verbatim; it shows the finished one instead.
+    let docs = Html(svc.swagger_ui_html().replacen(&raw, &spec, 1));
     let routes = Route::new()
-        .at("/openapi.json", spec)
-        .nest("/docs", docs)
+        .at(
+            "/openapi.json",
+            get(make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            })),
+        )
+        .at("/docs", get(make_sync(move |_| docs.clone())))
         .at("/metrics", get(metrics_endpoint))
         .nest("/", svc);
 

@@ -31,6 +31,7 @@ use crate::{
 
 pub struct UsersApi;
 
+/// A user's new status.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateUser {
@@ -38,6 +39,7 @@ pub struct UpdateUser {
     pub active: bool,
 }
 
+/// A user's manually granted roles, all of them.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct SetRoles {

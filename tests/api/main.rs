@@ -16,4 +16,5 @@ mod rate_limit;
 mod rbac;
 mod roles_cli;
 mod security_headers;
+mod spec;
 mod sync;

@@ -107,6 +107,18 @@ impl RouteTable {
         }
     }
 
+    /// The spec's name of the `n`th parameter (from 0) of the route of `path`: the router's `param{n}`.
+    pub fn param_name(&self, path: &str, n: usize) -> Option<&str> {
+        self.find(path)?
+            .segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(name) => Some(name.as_str()),
+                Segment::Literal(_) => None,
+            })
+            .nth(n)
+    }
+
     /// The route of `path` as the router names it (`/api/v1/roles/:param0`).
     pub fn label(&self, path: &str) -> Option<&str> {
         self.find(path).map(|r| r.label.as_str())
@@ -133,6 +145,8 @@ mod tests {
         assert_eq!(t.allow("/nope"), None);
         assert_eq!(t.path_param("/api/v1/roles/42", 3), Some("id"));
         assert_eq!(t.path_param("/api/v1/roles/42", 2), None);
+        assert_eq!(t.param_name("/api/v1/roles/42/permissions", 0), Some("id"));
+        assert_eq!(t.param_name("/api/v1/roles/42/permissions", 1), None);
     }
 
     #[test]
