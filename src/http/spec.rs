@@ -36,8 +36,10 @@ fn answers(path: &str, op: &Value) -> Vec<ProblemType> {
         kinds.push(P::ValidationFailed);
     }
     if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
-        kinds.extend([P::Unauthorized, P::Forbidden]);
+        kinds.push(P::Unauthorized);
     }
+    // A browser page on an origin CORS does not allow is refused whatever it calls.
+    kinds.push(P::Forbidden);
     if params.iter().any(|p| p["in"] == "path") {
         kinds.push(P::NotFound);
     }
@@ -80,8 +82,8 @@ const PROBLEMS: &[(ProblemType, &str, &str, &str)] = &[
     (
         ProblemType::Forbidden,
         "Forbidden",
-        "Authenticated but not allowed: a missing permission (named in `detail`), or a session cookie \
-         without `X-CSRF: 1`.",
+        "Not allowed: a missing permission (named in `detail`), a session cookie without `X-CSRF: 1`, or a \
+         browser page on an origin Keyward's CORS settings do not allow.",
         "this operation needs the permission `roles:write`",
     ),
     (

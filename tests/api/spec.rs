@@ -85,15 +85,16 @@ fn each_operation_lists_only_the_problems_it_can_answer() {
     let spec = spec();
     let op = |method: &str, path: &str| spec["paths"][path][method].clone();
     let set = |s: &[u16]| s.iter().copied().collect::<BTreeSet<u16>>();
-    assert_eq!(statuses(&op("get", "/healthz")), set(&[200]));
-    assert_eq!(statuses(&op("get", "/readyz")), set(&[200, 503]));
+    // 403: a browser page on an origin CORS does not allow, whatever it calls.
+    assert_eq!(statuses(&op("get", "/healthz")), set(&[200, 403]));
+    assert_eq!(statuses(&op("get", "/readyz")), set(&[200, 403, 503]));
     assert_eq!(
         statuses(&op("get", "/.well-known/jwks.json")),
-        set(&[200, 429, 500, 503])
+        set(&[200, 403, 429, 500, 503])
     );
     assert_eq!(
         statuses(&op("get", "/auth/session")),
-        set(&[200, 429, 500, 503])
+        set(&[200, 403, 429, 500, 503])
     );
     assert_eq!(
         statuses(&op("post", "/api/v1/roles")),
@@ -257,6 +258,19 @@ async fn what_the_server_answers_is_listed_for_the_operation() {
             assert_eq!(resp.status(), 413, "{method} {path}");
             assert!(statuses(&op).contains(&413), "{method} {path}");
         }
+    }
+
+    for (method, path, op) in operations(&spec) {
+        let path = path.replace("{id}", "01937c2e-5a10-7000-8000-000000000001");
+        let resp = app
+            .client
+            .request(method.to_uppercase().parse().unwrap(), app.url(&path))
+            .header("Origin", "https://evil.example.net")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{method} {path}");
+        assert!(statuses(&op).contains(&403), "{method} {path}");
     }
 
     // One request each spends the whole budget; the next answers 429 wherever the spec lists it.

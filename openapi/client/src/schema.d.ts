@@ -1233,7 +1233,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Authenticated but not allowed: a missing permission (named in `detail`), or a session cookie without `X-CSRF: 1`. */
+        /** @description Not allowed: a missing permission (named in `detail`), a session cookie without `X-CSRF: 1`, or a browser page on an origin Keyward's CORS settings do not allow. */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -1399,6 +1399,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["JwkSet"];
                 };
             };
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -2040,6 +2041,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -2066,6 +2068,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -2114,6 +2117,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["SessionInfo"];
                 };
             };
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -2162,6 +2166,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["HealthStatus"];
                 };
             };
+            403: components["responses"]["Forbidden"];
         };
     };
     readyz: {
@@ -2182,6 +2187,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["HealthStatus"];
                 };
             };
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
         };
     };
