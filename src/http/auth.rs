@@ -33,11 +33,15 @@ pub struct AuthApi;
 
 #[derive(ApiResponse)]
 pub enum Redirect {
-    /// Go there.
+    /// Navigate on: to the provider's login page (`/auth/login`), or back to `return_to` (`/auth/callback`).
     #[oai(status = 302)]
     Found(
-        #[oai(header = "Location")] String,
-        #[oai(header = "Cache-Control")] String,
+        /// Where the browser goes next.
+        #[oai(header = "Location")]
+        String,
+        /// `no-store`: the redirect depends on one-time values.
+        #[oai(header = "Cache-Control")]
+        String,
     ),
 }
 

@@ -179,6 +179,11 @@ fn every_schema_property_and_response_is_described_and_every_body_has_an_example
             if !described(r) {
                 missing.push(format!("{method} {path} {status}"));
             }
+            for (name, h) in r["headers"].as_object().into_iter().flatten() {
+                if !described(h) {
+                    missing.push(format!("{method} {path} {status} {name}"));
+                }
+            }
             for content in r["content"]
                 .as_object()
                 .into_iter()

@@ -1508,6 +1508,7 @@ export interface operations {
             /** @description The permission, created (and held by `admin`); `Location` is its URL. */
             201: {
                 headers: {
+                    /** @description The new permission's URL. */
                     LOCATION: string;
                     [name: string]: unknown;
                 };
@@ -1599,6 +1600,7 @@ export interface operations {
             /** @description The role, created; `Location` is its URL. */
             201: {
                 headers: {
+                    /** @description The new role's URL. */
                     LOCATION: string;
                     [name: string]: unknown;
                 };
@@ -1787,6 +1789,7 @@ export interface operations {
             /** @description The run has started; follow it at `Location`. */
             202: {
                 headers: {
+                    /** @description The run's URL, to follow it. */
                     LOCATION: string;
                     [name: string]: unknown;
                 };
@@ -2031,10 +2034,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Go there. */
+            /** @description Navigate on: to the provider's login page (`/auth/login`), or back to `return_to` (`/auth/callback`). */
             302: {
                 headers: {
+                    /** @description `no-store`: the redirect depends on one-time values. */
                     "CACHE-CONTROL": string;
+                    /** @description Where the browser goes next. */
                     LOCATION: string;
                     [name: string]: unknown;
                 };
@@ -2058,10 +2063,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Go there. */
+            /** @description Navigate on: to the provider's login page (`/auth/login`), or back to `return_to` (`/auth/callback`). */
             302: {
                 headers: {
+                    /** @description `no-store`: the redirect depends on one-time values. */
                     "CACHE-CONTROL": string;
+                    /** @description Where the browser goes next. */
                     LOCATION: string;
                     [name: string]: unknown;
                 };
