@@ -41,6 +41,31 @@ fn response<'a>(spec: &'a Value, op: &'a Value, status: u16) -> &'a Value {
     }
 }
 
+/// Where `value` holds null outside an example.
+fn nulls(at: &str, value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Null => out.push(at.to_owned()),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                nulls(&format!("{at}/{i}"), item, out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter().filter(|(k, _)| *k != "example") {
+                nulls(&format!("{at}/{key}"), item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_spec_holds_no_null_where_a_value_belongs() {
+    let mut found = Vec::new();
+    nulls("", &spec(), &mut found);
+    assert_eq!(found, Vec::<String>::new());
+}
+
 #[test]
 fn optional_fields_are_nullable_unless_they_are_left_out_instead() {
     // These are absent rather than null when there is nothing to say.
@@ -158,7 +183,7 @@ fn problem_types_and_the_states_of_runs_and_events_are_enums() {
 }
 
 #[test]
-fn every_schema_property_and_response_is_described_and_every_body_has_an_example() {
+fn every_schema_property_parameter_and_response_is_described_and_every_body_has_an_example() {
     let spec = spec();
     let schemas = spec["components"]["schemas"].as_object().unwrap();
     let described = |v: &Value| v["description"].as_str().is_some_and(|d| !d.is_empty());
@@ -174,6 +199,14 @@ fn every_schema_property_and_response_is_described_and_every_body_has_an_example
         }
     }
     for (method, path, op) in operations(&spec) {
+        for param in op["parameters"].as_array().into_iter().flatten() {
+            if !described(param) {
+                missing.push(format!("{method} {path} {}", param["name"]));
+            }
+        }
+        if op.get("requestBody").is_some_and(|b| !described(b)) {
+            missing.push(format!("{method} {path} request body"));
+        }
         for status in statuses(&op) {
             let r = response(&spec, &op, status);
             if !described(r) {

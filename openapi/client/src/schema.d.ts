@@ -1408,11 +1408,17 @@ export interface operations {
     listAuditEvents: {
         parameters: {
             query?: {
+                /** @description Only events of this acting user. */
                 user_id?: string;
+                /** @description Only events of this type (`login`, `role.created`, ...). */
                 type?: string;
+                /** @description Only events at or after this time (RFC 3339). */
                 from?: string;
+                /** @description Only events before this time (RFC 3339). */
                 to?: string;
+                /** @description The page to answer, from 1 (default 1). */
                 page?: number;
+                /** @description Items per page (default 50). */
                 per_page?: number;
             };
             header?: never;
@@ -1466,7 +1472,9 @@ export interface operations {
     listPermissions: {
         parameters: {
             query?: {
+                /** @description The page to answer, from 1 (default 1). */
                 page?: number;
+                /** @description Items per page (default 50). */
                 per_page?: number;
             };
             header?: never;
@@ -1499,6 +1507,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description A new application permission. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CreatePermission"];
@@ -1532,6 +1541,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -1558,7 +1568,9 @@ export interface operations {
     listRoles: {
         parameters: {
             query?: {
+                /** @description The page to answer, from 1 (default 1). */
                 page?: number;
+                /** @description Items per page (default 50). */
                 per_page?: number;
             };
             header?: never;
@@ -1591,6 +1603,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description A new role. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CreateRole"];
@@ -1624,6 +1637,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -1653,6 +1667,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -1681,10 +1696,12 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
         };
+        /** @description Changes to a role: absent fields stay as they are. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UpdateRole"];
@@ -1717,10 +1734,12 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
         };
+        /** @description A role's permissions, all of them. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SetPermissions"];
@@ -1751,7 +1770,9 @@ export interface operations {
     listSyncRuns: {
         parameters: {
             query?: {
+                /** @description The page to answer, from 1 (default 1). */
                 page?: number;
+                /** @description Items per page (default 50). */
                 per_page?: number;
             };
             header?: never;
@@ -1810,6 +1831,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -1862,10 +1884,15 @@ export interface operations {
     listUsers: {
         parameters: {
             query?: {
+                /** @description Only users whose email contains this, case-insensitive. */
                 email?: string;
+                /** @description Only users holding the role of this name (none when there is no such role). */
                 role?: string;
+                /** @description Only active (true) or inactive (false) users. */
                 active?: boolean;
+                /** @description The page to answer, from 1 (default 1). */
                 page?: number;
+                /** @description Items per page (default 50). */
                 per_page?: number;
             };
             header?: never;
@@ -1896,6 +1923,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -1925,10 +1953,12 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
         };
+        /** @description A user's new status. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UpdateUser"];
@@ -1961,10 +1991,12 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
         };
+        /** @description A user's manually granted roles, all of them. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SetRoles"];
@@ -1997,6 +2029,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -2022,10 +2055,15 @@ export interface operations {
     loginCallback: {
         parameters: {
             query?: {
+                /** @description The provider's authorization code. */
                 code?: string;
+                /** @description The login's one-time state, as Keyward sent it to the provider. */
                 state?: string;
+                /** @description The provider's error code when it refused (`access_denied`, ...). */
                 error?: string;
+                /** @description The provider's words for the error. */
                 error_description?: string;
+                /** @description The provider's issuer (RFC 9207), checked when sent. */
                 iss?: string;
             };
             header?: never;
@@ -2055,6 +2093,10 @@ export interface operations {
     login: {
         parameters: {
             query?: {
+                /**
+                 * @description Where the browser lands after the login (default `/`): a path on Keyward's origin or a URL on an
+                 *     allowed return origin.
+                 */
                 return_to?: string;
             };
             header?: never;
