@@ -33,11 +33,15 @@ pub struct AuthApi;
 
 #[derive(ApiResponse)]
 pub enum Redirect {
-    /// Go there.
+    /// Navigate on: to the provider's login page (`/auth/login`), or back to `return_to` (`/auth/callback`).
     #[oai(status = 302)]
     Found(
-        #[oai(header = "Location")] String,
-        #[oai(header = "Cache-Control")] String,
+        /// Where the browser goes next.
+        #[oai(header = "Location")]
+        String,
+        /// `no-store`: the redirect depends on one-time values.
+        #[oai(header = "Cache-Control")]
+        String,
     ),
 }
 
@@ -194,6 +198,8 @@ impl AuthApi {
         &self,
         app: Data<&AppState>,
         jar: &CookieJar,
+        /// Where the browser lands after the login (default `/`): a path on Keyward's origin or a URL on an
+        /// allowed return origin.
         return_to: Query<Option<String>>,
     ) -> Result<Redirect, ApiError> {
         let cookies = app.auth.cookies;
@@ -235,10 +241,16 @@ impl AuthApi {
         app: Data<&AppState>,
         req: &Request,
         jar: &CookieJar,
+        /// The provider's authorization code.
         code: Query<Option<String>>,
-        #[oai(name = "state")] login_state: Query<Option<String>>,
+        /// The login's one-time state, as Keyward sent it to the provider.
+        #[oai(name = "state")]
+        login_state: Query<Option<String>>,
+        /// The provider's error code when it refused (`access_denied`, ...).
         error: Query<Option<String>>,
+        /// The provider's words for the error.
         error_description: Query<Option<String>>,
+        /// The provider's issuer (RFC 9207), checked when sent.
         iss: Query<Option<String>>,
     ) -> Result<Redirect, ApiError> {
         let cookies = app.auth.cookies;

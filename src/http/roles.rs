@@ -94,14 +94,24 @@ pub struct CreatePermission {
 pub enum RoleCreated {
     /// The role, created; `Location` is its URL.
     #[oai(status = 201)]
-    Created(Json<Role>, #[oai(header = "Location")] String),
+    Created(
+        Json<Role>,
+        /// The new role's URL.
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
 pub enum PermissionCreated {
     /// The permission, created (and held by `admin`); `Location` is its URL.
     #[oai(status = 201)]
-    Created(Json<Permission>, #[oai(header = "Location")] String),
+    Created(
+        Json<Permission>,
+        /// The new permission's URL.
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]

@@ -1,6 +1,6 @@
 //! The spec as published: poem-openapi's document, finished in one place with what its derives cannot say:
 //! the problems each operation can really answer, the `X-CSRF` header required together with the session
-//! cookie, the values of `Problem.type`, and descriptions of plain `Json` answers.
+//! cookie, the values of `Problem.type`, and descriptions of shared parameters and of bodies from their schema.
 
 use serde_json::{Map, Value, json};
 
@@ -36,8 +36,10 @@ fn answers(path: &str, op: &Value) -> Vec<ProblemType> {
         kinds.push(P::ValidationFailed);
     }
     if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
-        kinds.extend([P::Unauthorized, P::Forbidden]);
+        kinds.push(P::Unauthorized);
     }
+    // A browser page on an origin CORS does not allow is refused whatever it calls.
+    kinds.push(P::Forbidden);
     if params.iter().any(|p| p["in"] == "path") {
         kinds.push(P::NotFound);
     }
@@ -80,8 +82,8 @@ const PROBLEMS: &[(ProblemType, &str, &str, &str)] = &[
     (
         ProblemType::Forbidden,
         "Forbidden",
-        "Authenticated but not allowed: a missing permission (named in `detail`), or a session cookie \
-         without `X-CSRF: 1`.",
+        "Not allowed: a missing permission (named in `detail`), a session cookie without `X-CSRF: 1`, or a \
+         browser page on an origin Keyward's CORS settings do not allow.",
         "this operation needs the permission `roles:write`",
     ),
     (
@@ -187,22 +189,48 @@ pub fn finish(raw: &str) -> String {
     serde_json::to_string(&doc).unwrap_or_else(|_| raw.to_owned())
 }
 
+/// The parameters many operations share, described once.
+const SHARED_PARAMETERS: &[(&str, &str)] = &[
+    ("id", "The resource's id."),
+    ("page", "The page to answer, from 1 (default 1)."),
+    ("per_page", "Items per page (default 50)."),
+];
+
+/// What a schema says of itself, for a request or response body that refers to it.
+fn description_of(content: &Value, schemas: &Value) -> Value {
+    content
+        .as_object()
+        .and_then(|c| c.values().next())
+        .and_then(|c| c["schema"]["$ref"].as_str())
+        .and_then(|r| r.rsplit('/').next())
+        .map_or(Value::Null, |name| schemas[name]["description"].clone())
+}
+
 fn finish_operation(path: &str, op: &mut Value, schemas: &Value, shared: &mut Map<String, Value>) {
+    // `get_mut`, not indexing: indexing a missing key would add it as null.
+    let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+    for param in params.into_iter().flatten() {
+        let known = SHARED_PARAMETERS
+            .iter()
+            .find(|(name, _)| param["name"] == *name);
+        if let (Some((_, description)), None) = (known, param.get("description")) {
+            param["description"] = json!(description);
+        }
+    }
+    if let Some(body) = op.get_mut("requestBody")
+        && body.get("description").is_none()
+    {
+        body["description"] = description_of(&body["content"], schemas);
+    }
     let kinds = answers(path, op);
-    let Some(responses) = op["responses"].as_object_mut() else {
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
     responses.retain(|status, _| !status.starts_with(['4', '5']));
     for r in responses.values_mut() {
         // A plain `Json<T>` answer has no description of its own; its schema's says what it is.
         if r["description"].as_str().is_none_or(str::is_empty) {
-            let schema = r["content"]
-                .as_object()
-                .and_then(|c| c.values().next())
-                .and_then(|c| c["schema"]["$ref"].as_str())
-                .and_then(|r| r.rsplit('/').next())
-                .map(|name| schemas[name]["description"].clone());
-            r["description"] = schema.unwrap_or(Value::Null);
+            r["description"] = description_of(&r["content"], schemas);
         }
     }
     for (kind, (name, response)) in kinds
@@ -216,7 +244,8 @@ fn finish_operation(path: &str, op: &mut Value, schemas: &Value, shared: &mut Ma
         shared.entry(name).or_insert(response);
     }
     // poem-openapi lists an operation's schemes as alternatives; the cookie is only half of its scheme.
-    for requirement in op["security"].as_array_mut().into_iter().flatten() {
+    let security = op.get_mut("security").and_then(Value::as_array_mut);
+    for requirement in security.into_iter().flatten() {
         if requirement.get(SESSION_SCHEME).is_some() {
             requirement[CSRF_SCHEME] = json!([]);
         }

@@ -161,7 +161,12 @@ impl Example for SyncSchedule {
 pub enum RunStarted {
     /// The run has started; follow it at `Location`.
     #[oai(status = 202)]
-    Accepted(Json<SyncRun>, #[oai(header = "Location")] String),
+    Accepted(
+        Json<SyncRun>,
+        /// The run's URL, to follow it.
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Sync")]

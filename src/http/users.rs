@@ -98,8 +98,12 @@ impl UsersApi {
         &self,
         app: Data<&AppState>,
         auth: Authenticated,
-        #[oai(validator(max_length = 320))] email: Query<Option<String>>,
+        /// Only users whose email contains this, case-insensitive.
+        #[oai(validator(max_length = 320))]
+        email: Query<Option<String>>,
+        /// Only users holding the role of this name (none when there is no such role).
         role: Query<Option<String>>,
+        /// Only active (true) or inactive (false) users.
         active: Query<Option<bool>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u64>,
@@ -307,9 +311,14 @@ impl UsersApi {
         &self,
         app: Data<&AppState>,
         auth: Authenticated,
+        /// Only events of this acting user.
         user_id: Query<Option<Uuid>>,
-        #[oai(name = "type", validator(max_length = 64))] kind: Query<Option<String>>,
+        /// Only events of this type (`login`, `role.created`, ...).
+        #[oai(name = "type", validator(max_length = 64))]
+        kind: Query<Option<String>>,
+        /// Only events at or after this time (RFC 3339).
         from: Query<Option<DateTime<Utc>>>,
+        /// Only events before this time (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u64>,

@@ -305,6 +305,12 @@ async fn every_failing_field_is_reported_at_once_and_parameters_by_their_names()
         assert_eq!(fields(&p), ["id"], "{path}: {p}");
         assert!(!p["detail"].as_str().unwrap().contains("param0"), "{p}");
     }
-    let p = problem(call(&app, Some(&admin), "GET", "/api/v1/users?per_page=0", None).await).await;
-    assert_eq!(fields(&p), ["per_page"], "{p}");
+    let long = "x".repeat(321);
+    let query = format!("/api/v1/users?page=0&per_page=0&active=maybe&email={long}");
+    let p = problem(call(&app, Some(&admin), "GET", &query, None).await).await;
+    assert_eq!(fields(&p), ["email", "active", "page", "per_page"], "{p}");
+    let query = "/api/v1/audit-events?user_id=me&from=yesterday&per_page=20";
+    let p = problem(call(&app, Some(&admin), "GET", query, None).await).await;
+    assert_eq!(fields(&p), ["user_id", "from"], "{p}");
+    assert_eq!(p["errors"][0]["message"], "must be a UUID", "{p}");
 }

@@ -41,6 +41,31 @@ fn response<'a>(spec: &'a Value, op: &'a Value, status: u16) -> &'a Value {
     }
 }
 
+/// Where `value` holds null outside an example.
+fn nulls(at: &str, value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Null => out.push(at.to_owned()),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                nulls(&format!("{at}/{i}"), item, out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter().filter(|(k, _)| *k != "example") {
+                nulls(&format!("{at}/{key}"), item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_spec_holds_no_null_where_a_value_belongs() {
+    let mut found = Vec::new();
+    nulls("", &spec(), &mut found);
+    assert_eq!(found, Vec::<String>::new());
+}
+
 #[test]
 fn optional_fields_are_nullable_unless_they_are_left_out_instead() {
     // These are absent rather than null when there is nothing to say.
@@ -85,15 +110,16 @@ fn each_operation_lists_only_the_problems_it_can_answer() {
     let spec = spec();
     let op = |method: &str, path: &str| spec["paths"][path][method].clone();
     let set = |s: &[u16]| s.iter().copied().collect::<BTreeSet<u16>>();
-    assert_eq!(statuses(&op("get", "/healthz")), set(&[200]));
-    assert_eq!(statuses(&op("get", "/readyz")), set(&[200, 503]));
+    // 403: a browser page on an origin CORS does not allow, whatever it calls.
+    assert_eq!(statuses(&op("get", "/healthz")), set(&[200, 403]));
+    assert_eq!(statuses(&op("get", "/readyz")), set(&[200, 403, 503]));
     assert_eq!(
         statuses(&op("get", "/.well-known/jwks.json")),
-        set(&[200, 429, 500, 503])
+        set(&[200, 403, 429, 500, 503])
     );
     assert_eq!(
         statuses(&op("get", "/auth/session")),
-        set(&[200, 429, 500, 503])
+        set(&[200, 403, 429, 500, 503])
     );
     assert_eq!(
         statuses(&op("post", "/api/v1/roles")),
@@ -157,7 +183,7 @@ fn problem_types_and_the_states_of_runs_and_events_are_enums() {
 }
 
 #[test]
-fn every_schema_property_and_response_is_described_and_every_body_has_an_example() {
+fn every_schema_property_parameter_and_response_is_described_and_every_body_has_an_example() {
     let spec = spec();
     let schemas = spec["components"]["schemas"].as_object().unwrap();
     let described = |v: &Value| v["description"].as_str().is_some_and(|d| !d.is_empty());
@@ -173,10 +199,23 @@ fn every_schema_property_and_response_is_described_and_every_body_has_an_example
         }
     }
     for (method, path, op) in operations(&spec) {
+        for param in op["parameters"].as_array().into_iter().flatten() {
+            if !described(param) {
+                missing.push(format!("{method} {path} {}", param["name"]));
+            }
+        }
+        if op.get("requestBody").is_some_and(|b| !described(b)) {
+            missing.push(format!("{method} {path} request body"));
+        }
         for status in statuses(&op) {
             let r = response(&spec, &op, status);
             if !described(r) {
                 missing.push(format!("{method} {path} {status}"));
+            }
+            for (name, h) in r["headers"].as_object().into_iter().flatten() {
+                if !described(h) {
+                    missing.push(format!("{method} {path} {status} {name}"));
+                }
             }
             for content in r["content"]
                 .as_object()
@@ -257,6 +296,19 @@ async fn what_the_server_answers_is_listed_for_the_operation() {
             assert_eq!(resp.status(), 413, "{method} {path}");
             assert!(statuses(&op).contains(&413), "{method} {path}");
         }
+    }
+
+    for (method, path, op) in operations(&spec) {
+        let path = path.replace("{id}", "01937c2e-5a10-7000-8000-000000000001");
+        let resp = app
+            .client
+            .request(method.to_uppercase().parse().unwrap(), app.url(&path))
+            .header("Origin", "https://evil.example.net")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{method} {path}");
+        assert!(statuses(&op).contains(&403), "{method} {path}");
     }
 
     // One request each spends the whole budget; the next answers 429 wherever the spec lists it.

@@ -1235,7 +1235,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Authenticated but not allowed: a missing permission (named in `detail`), or a session cookie without `X-CSRF: 1`. */
+        /** @description Not allowed: a missing permission (named in `detail`), a session cookie without `X-CSRF: 1`, or a browser page on an origin Keyward's CORS settings do not allow. */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -1401,6 +1401,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["JwkSet"];
                 };
             };
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -1409,11 +1410,17 @@ export interface operations {
     listAuditEvents: {
         parameters: {
             query?: {
+                /** @description Only events of this acting user. */
                 user_id?: string;
+                /** @description Only events of this type (`login`, `role.created`, ...). */
                 type?: string;
+                /** @description Only events at or after this time (RFC 3339). */
                 from?: string;
+                /** @description Only events before this time (RFC 3339). */
                 to?: string;
+                /** @description The page to answer, from 1 (default 1). */
                 page?: number;
+                /** @description Items per page (default 50). */
                 per_page?: number;
             };
             header?: never;
@@ -1467,7 +1474,9 @@ export interface operations {
     listPermissions: {
         parameters: {
             query?: {
+                /** @description The page to answer, from 1 (default 1). */
                 page?: number;
+                /** @description Items per page (default 50). */
                 per_page?: number;
             };
             header?: never;
@@ -1500,6 +1509,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description A new application permission. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CreatePermission"];
@@ -1509,6 +1519,7 @@ export interface operations {
             /** @description The permission, created (and held by `admin`); `Location` is its URL. */
             201: {
                 headers: {
+                    /** @description The new permission's URL. */
                     LOCATION: string;
                     [name: string]: unknown;
                 };
@@ -1532,6 +1543,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -1558,7 +1570,9 @@ export interface operations {
     listRoles: {
         parameters: {
             query?: {
+                /** @description The page to answer, from 1 (default 1). */
                 page?: number;
+                /** @description Items per page (default 50). */
                 per_page?: number;
             };
             header?: never;
@@ -1591,6 +1605,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description A new role. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CreateRole"];
@@ -1600,6 +1615,7 @@ export interface operations {
             /** @description The role, created; `Location` is its URL. */
             201: {
                 headers: {
+                    /** @description The new role's URL. */
                     LOCATION: string;
                     [name: string]: unknown;
                 };
@@ -1623,6 +1639,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -1652,6 +1669,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -1680,10 +1698,12 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
         };
+        /** @description Changes to a role: absent fields stay as they are. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UpdateRole"];
@@ -1716,10 +1736,12 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
         };
+        /** @description A role's permissions, all of them. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SetPermissions"];
@@ -1750,7 +1772,9 @@ export interface operations {
     listSyncRuns: {
         parameters: {
             query?: {
+                /** @description The page to answer, from 1 (default 1). */
                 page?: number;
+                /** @description Items per page (default 50). */
                 per_page?: number;
             };
             header?: never;
@@ -1788,6 +1812,7 @@ export interface operations {
             /** @description The run has started; follow it at `Location`. */
             202: {
                 headers: {
+                    /** @description The run's URL, to follow it. */
                     LOCATION: string;
                     [name: string]: unknown;
                 };
@@ -1808,6 +1833,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -1860,10 +1886,15 @@ export interface operations {
     listUsers: {
         parameters: {
             query?: {
+                /** @description Only users whose email contains this, case-insensitive. */
                 email?: string;
+                /** @description Only users holding the role of this name (none when there is no such role). */
                 role?: string;
+                /** @description Only active (true) or inactive (false) users. */
                 active?: boolean;
+                /** @description The page to answer, from 1 (default 1). */
                 page?: number;
+                /** @description Items per page (default 50). */
                 per_page?: number;
             };
             header?: never;
@@ -1894,6 +1925,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -1923,10 +1955,12 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
         };
+        /** @description A user's new status. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UpdateUser"];
@@ -1959,10 +1993,12 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
         };
+        /** @description A user's manually granted roles, all of them. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SetRoles"];
@@ -1995,6 +2031,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The resource's id. */
                 id: string;
             };
             cookie?: never;
@@ -2020,10 +2057,15 @@ export interface operations {
     loginCallback: {
         parameters: {
             query?: {
+                /** @description The provider's authorization code. */
                 code?: string;
+                /** @description The login's one-time state, as Keyward sent it to the provider. */
                 state?: string;
+                /** @description The provider's error code when it refused (`access_denied`, ...). */
                 error?: string;
+                /** @description The provider's words for the error. */
                 error_description?: string;
+                /** @description The provider's issuer (RFC 9207), checked when sent. */
                 iss?: string;
             };
             header?: never;
@@ -2032,16 +2074,19 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Go there. */
+            /** @description Navigate on: to the provider's login page (`/auth/login`), or back to `return_to` (`/auth/callback`). */
             302: {
                 headers: {
+                    /** @description `no-store`: the redirect depends on one-time values. */
                     "CACHE-CONTROL": string;
+                    /** @description Where the browser goes next. */
                     LOCATION: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -2050,6 +2095,10 @@ export interface operations {
     login: {
         parameters: {
             query?: {
+                /**
+                 * @description Where the browser lands after the login (default `/`): a path on Keyward's origin or a URL on an
+                 *     allowed return origin.
+                 */
                 return_to?: string;
             };
             header?: never;
@@ -2058,16 +2107,19 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Go there. */
+            /** @description Navigate on: to the provider's login page (`/auth/login`), or back to `return_to` (`/auth/callback`). */
             302: {
                 headers: {
+                    /** @description `no-store`: the redirect depends on one-time values. */
                     "CACHE-CONTROL": string;
+                    /** @description Where the browser goes next. */
                     LOCATION: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -2116,6 +2168,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["SessionInfo"];
                 };
             };
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -2164,6 +2217,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["HealthStatus"];
                 };
             };
+            403: components["responses"]["Forbidden"];
         };
     };
     readyz: {
@@ -2184,6 +2238,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["HealthStatus"];
                 };
             };
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
         };
     };

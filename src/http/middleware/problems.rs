@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, PathPattern, Response,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, Uri, header},
 };
 
 use crate::{
-    error::{FieldError, Problem, ProblemType, WWW_AUTHENTICATE},
-    http::middleware::route_table::RouteTable,
+    error::{ApiError, FieldError, Problem, ProblemType, WWW_AUTHENTICATE},
+    http::middleware::{params::parameter_errors, route_table::RouteTable},
 };
 
 /// Turns errors from the wrapped endpoint into problem responses, keeping the matched route for metrics.
@@ -22,13 +22,13 @@ pub fn problems<E: Endpoint + 'static>(
     ep.around(move |ep, req| {
         let table = table.clone();
         async move {
-            // A Uri clone shares its bytes; the path is only read when there is an error to describe.
-            let uri = req.uri().clone();
+            // A Uri clone shares its bytes; it is only read when there is an error to describe.
+            let (method, uri) = (req.method().clone(), req.uri().clone());
             match ep.call(req).await {
                 Ok(resp) => Ok(resp.into_response()),
                 Err(err) => {
                     let pattern = err.data::<PathPattern>().cloned();
-                    let mut resp = problem_from_error(err, uri.path(), &table);
+                    let mut resp = problem_from_error(err, &method, &uri, &table);
                     if let Some(pattern) = pattern {
                         resp.set_data(pattern);
                     }
@@ -41,27 +41,22 @@ pub fn problems<E: Endpoint + 'static>(
 
 /// Turns any error that reached the edge into a problem response. Errors an operation built itself
 /// (`ApiError`) already are problems and pass through; poem's and poem-openapi's own errors are mapped here.
-pub fn problem_from_error(err: poem::Error, path: &str, table: &RouteTable) -> Response {
-    use poem_openapi::error::{
-        AuthorizationError, ContentTypeError, ParseParamError, ParsePathError,
-        ParseRequestPayloadError,
-    };
+pub fn problem_from_error(
+    err: poem::Error,
+    method: &Method,
+    uri: &Uri,
+    table: &RouteTable,
+) -> Response {
+    use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseRequestPayloadError};
 
     if err.is_from_response() {
         return err.into_response();
     }
-    let problem = if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        invalid_parameter(e.name, &e.reason)
-    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        // The router knows path parameters by position (`param0`); clients know them by the spec's name.
-        let name = e
-            .name
-            .strip_prefix("param")
-            .and_then(|n| n.parse().ok())
-            .and_then(|n| table.param_name(path, n))
-            .unwrap_or(e.name);
-        invalid_parameter(name, &e.reason)
-    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+    if let Some(resp) = bad_parameters(&err, method, uri, table) {
+        return resp;
+    }
+    let path = uri.path();
+    let problem = if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         Problem::new(
             ProblemType::MalformedRequest,
             format!("the request body could not be read: {}", e.reason),
@@ -119,13 +114,42 @@ fn by_status(err: &poem::Error) -> Problem {
     Problem::new(kind, detail)
 }
 
-fn invalid_parameter(name: &str, reason: &str) -> Problem {
-    // poem-openapi suffixes reasons with the type it was parsing; the caller only needs the rule.
-    let reason = reason
+/// A parameter poem-openapi could not parse: every bad parameter of the operation, by the spec's names.
+fn bad_parameters(
+    err: &poem::Error,
+    method: &Method,
+    uri: &Uri,
+    table: &RouteTable,
+) -> Option<Response> {
+    use poem_openapi::error::{ParseParamError, ParsePathError};
+
+    let path = uri.path();
+    let (name, reason) = if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        (e.name, e.reason.as_str())
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        // The router knows path parameters by position (`param0`); clients know them by the spec's name.
+        let name = e
+            .name
+            .strip_prefix("param")
+            .and_then(|n| n.parse().ok())
+            .and_then(|n| table.param_name(path, n))
+            .unwrap_or(e.name);
+        (name, e.reason.as_str())
+    } else {
+        return None;
+    };
+    let mut errors = parameter_errors(table, method.as_str(), path, uri.query().unwrap_or(""));
+    if errors.is_empty() {
+        errors.push(FieldError::new(name, clean_reason(reason)));
+    }
+    Some(ApiError::validation(errors).into_response())
+}
+
+/// poem-openapi suffixes reasons with the type it was parsing; the caller only needs the rule.
+fn clean_reason(reason: &str) -> &str {
+    reason
         .split(" (occurred while parsing")
         .next()
         .unwrap_or(reason)
-        .trim();
-    let errors = vec![FieldError::new(name, reason)];
-    Problem::new(ProblemType::ValidationFailed, format!("{name}: {reason}")).with_errors(errors)
+        .trim()
 }
