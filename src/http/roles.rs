@@ -30,34 +30,46 @@ use crate::{
 
 pub struct RolesApi;
 
+/// A new role.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct CreateRole {
+    /// Unique; lowercase letters, digits, `_` and `-`.
     #[oai(validator(pattern = "^[a-z][a-z0-9_-]{1,63}$"))]
     pub name: String,
-    #[oai(validator(max_length = 500))]
+    /// What the role is for; empty when absent or null.
+    #[oai(nullable, validator(max_length = 500))]
     pub description: Option<String>,
+    /// Grant the role to every user at first login; false when absent or null.
+    #[oai(nullable)]
     pub is_default: Option<bool>,
-    #[oai(validator(min_length = 1, max_length = 255))]
+    /// Members of this provider group (or Keycloak realm role) hold the role; none when absent or null.
+    #[oai(nullable, validator(min_length = 1, max_length = 255))]
     pub idp_group: Option<String>,
-    /// Permission names the role starts with.
+    /// Permission names (`resource:action`) the role starts with; none when absent or null.
+    #[oai(nullable)]
     pub permissions: Option<Vec<String>>,
 }
 
+/// Changes to a role: absent fields stay as they are.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateRole {
-    /// Built-in roles cannot be renamed.
-    #[oai(validator(pattern = "^[a-z][a-z0-9_-]{1,63}$"))]
+    /// The new name; built-in roles cannot be renamed. Null changes nothing.
+    #[oai(nullable, validator(pattern = "^[a-z][a-z0-9_-]{1,63}$"))]
     pub name: Option<String>,
-    #[oai(validator(max_length = 500))]
+    /// The new description. Null changes nothing.
+    #[oai(nullable, validator(max_length = 500))]
     pub description: Option<String>,
+    /// Whether every user gets the role at first login. Null changes nothing.
+    #[oai(nullable)]
     pub is_default: Option<bool>,
     /// A provider group name, or null to remove the mapping.
-    #[oai(validator(min_length = 1, max_length = 255))]
+    #[oai(nullable, validator(min_length = 1, max_length = 255))]
     pub idp_group: MaybeUndefined<String>,
 }
 
+/// A role's permissions, all of them.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct SetPermissions {
@@ -66,28 +78,40 @@ pub struct SetPermissions {
     pub permissions: Vec<String>,
 }
 
+/// A new application permission.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct CreatePermission {
     /// `resource:action`, e.g. `invoices:approve`.
     #[oai(validator(pattern = "^[a-z][a-z0-9_-]{0,62}:[a-z][a-z0-9_-]{0,62}$"))]
     pub name: String,
-    #[oai(validator(max_length = 500))]
+    /// What the permission allows; empty when absent or null.
+    #[oai(nullable, validator(max_length = 500))]
     pub description: Option<String>,
 }
 
 #[derive(ApiResponse)]
 pub enum RoleCreated {
-    /// Created.
+    /// The role, created; `Location` is its URL.
     #[oai(status = 201)]
-    Created(Json<Role>, #[oai(header = "Location")] String),
+    Created(
+        Json<Role>,
+        /// The new role's URL.
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
 pub enum PermissionCreated {
-    /// Created.
+    /// The permission, created (and held by `admin`); `Location` is its URL.
     #[oai(status = 201)]
-    Created(Json<Permission>, #[oai(header = "Location")] String),
+    Created(
+        Json<Permission>,
+        /// The new permission's URL.
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]

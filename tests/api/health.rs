@@ -138,11 +138,11 @@ async fn a_rate_limited_request_is_counted_under_its_route() {
     ])
     .await;
     for expected in [200, 200, 429] {
-        assert_eq!(app.get("/healthz").await.status(), expected);
+        assert_eq!(app.get("/openapi.json").await.status(), expected);
     }
     assert_eq!(app.get("/no/such/path").await.status(), 429);
     assert_eq!(
-        requests_total(&app, "GET", "/healthz", 429).as_deref(),
+        requests_total(&app, "GET", "/openapi.json", 429).as_deref(),
         Some("1")
     );
     assert_eq!(
