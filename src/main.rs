@@ -73,7 +73,7 @@ enum RolesCommand {
         /// The role's name
         role: String,
     },
-    /// Revoke a manually granted role (the last admin keeps `admin`); audited only when there was one.
+    /// Revoke a manual or default grant of a role (the last admin keeps `admin`); audited only when there was one.
     Revoke {
         #[arg(help = USER_HELP)]
         user: String,

@@ -7,6 +7,7 @@ mod m20261123_000002_create_auth;
 mod m20261123_000003_create_rbac;
 mod m20261123_000004_create_sync;
 mod m20261130_000005_seed_ledger_and_token_revocation;
+mod m20261201_000006_default_grant_source;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_rbac::Migration),
             Box::new(m20261123_000004_create_sync::Migration),
             Box::new(m20261130_000005_seed_ledger_and_token_revocation::Migration),
+            Box::new(m20261201_000006_default_grant_source::Migration),
         ]
     }
 }

@@ -73,11 +73,14 @@ pub async fn roles_revoke(db: &Db, who: &str, role: &str) -> anyhow::Result<Stri
     let user = find_user(db, who).await?;
     let role = role_named(db, role).await?;
     let name = crate::users::label(&user);
-    let removed = store::revoke_manual(db, user.id, &role)
+    let removed = store::revoke(db, user.id, &role)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if !removed {
-        return Ok(format!("{name} holds no manual grant of {}", role.name));
+        return Ok(format!(
+            "{name} holds no manual or default grant of {}",
+            role.name
+        ));
     }
     grant_changed(db, "user.role_revoked", &user, &role.name).await?;
     Ok(format!("revoked {} from {name}", role.name))

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, FieldError},
-    rbac::store::{RoleView, StoreError},
+    rbac::store::{self, RoleView, StoreError},
     users::avatar,
 };
 
@@ -144,6 +144,9 @@ pub struct User {
     pub active: bool,
     /// Role names, from any source.
     pub roles: Vec<String>,
+    /// Each grant with where it comes from; a role held from two sources is listed twice. Only `manual` grants
+    /// are what `PUT /api/v1/users/{id}/roles` replaces.
+    pub grants: Vec<RoleGrant>,
     /// When Keyward first saw the user (first login, first bearer token, or a sync).
     pub created_at: DateTime<Utc>,
     /// The last login through `/auth/login`; null before the first one.
@@ -162,14 +165,59 @@ impl Example for User {
             avatar_url: None,
             active: true,
             roles: vec!["admin".into(), "user".into()],
+            grants: vec![
+                RoleGrant {
+                    role: "admin".into(),
+                    source: GrantSource::Manual,
+                },
+                RoleGrant {
+                    role: "user".into(),
+                    source: GrantSource::Default,
+                },
+            ],
             created_at: example_time(),
             last_login_at: Some(example_time()),
         }
     }
 }
 
+/// Where a grant of a role comes from.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum GrantSource {
+    /// Granted by an admin (API or CLI) or as a bootstrap admin; `PUT /api/v1/users/{id}/roles` replaces these.
+    Manual,
+    /// A default role, granted at the user's first login.
+    Default,
+    /// Mapped from the provider's groups (or Keycloak realm roles) at the last login.
+    Provider,
+}
+
+/// One grant: a role and where it comes from.
+#[derive(Object, Debug, Clone)]
+pub struct RoleGrant {
+    /// The role's name.
+    pub role: String,
+    /// Where the grant comes from.
+    pub source: GrantSource,
+}
+
 impl User {
-    pub fn new(u: &users::Model, roles: Vec<String>) -> Self {
+    /// The admin view of `u` with its grants (role names and sources, from `store::grants_of_users`).
+    pub fn new(u: &users::Model, grants: Vec<store::Grant>) -> Self {
+        let roles: std::collections::BTreeSet<String> =
+            grants.iter().map(|g| g.role.clone()).collect();
+        let grants = grants
+            .into_iter()
+            .map(|g| RoleGrant {
+                source: match g.source.as_str() {
+                    crate::rbac::SOURCE_PROVIDER => GrantSource::Provider,
+                    crate::rbac::SOURCE_DEFAULT => GrantSource::Default,
+                    _ => GrantSource::Manual,
+                },
+                role: g.role,
+            })
+            .collect();
         Self {
             id: u.id,
             email: u.email.clone(),
@@ -178,7 +226,8 @@ impl User {
             username: u.username.clone(),
             avatar_url: avatar(u),
             active: u.active,
-            roles,
+            roles: roles.into_iter().collect(),
+            grants,
             created_at: u.created_at,
             last_login_at: u.last_login_at,
         }

@@ -80,11 +80,7 @@ fn refuse_for_bootstrap_admin(
 }
 
 async fn view(app: &AppState, user: &user_rows::Model) -> Result<User, ApiError> {
-    let roles = store::role_names_of_users(&app.db, &[user.id])
-        .await?
-        .remove(&user.id)
-        .unwrap_or_default();
-    Ok(User::new(user, roles.into_iter().collect()))
+    Ok(User::new(user, store::grants_of(&app.db, user.id).await?))
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Users")]
@@ -134,19 +130,10 @@ impl UsersApi {
         };
         let (rows, total) = users::list(&app.db, &filter, page, per_page).await?;
         let ids: Vec<Uuid> = rows.iter().map(|u| u.id).collect();
-        let mut roles = store::role_names_of_users(&app.db, &ids).await?;
+        let mut grants = store::grants_of_users(&app.db, &ids).await?;
         let items = rows
             .iter()
-            .map(|u| {
-                User::new(
-                    u,
-                    roles
-                        .remove(&u.id)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .collect(),
-                )
-            })
+            .map(|u| User::new(u, grants.remove(&u.id).unwrap_or_default()))
             .collect();
         Ok(Json(UserList {
             items,

@@ -29,8 +29,10 @@ pub const ADMIN_ROLE: &str = "admin";
 /// The default role, given at first login.
 pub const USER_ROLE: &str = "user";
 
-/// Where a grant came from.
+/// Where a grant came from: an admin (API or CLI) or a bootstrap-admin entry; a default role at first login;
+/// the provider's groups at login.
 pub const SOURCE_MANUAL: &str = "manual";
+pub const SOURCE_DEFAULT: &str = "default";
 pub const SOURCE_PROVIDER: &str = "provider";
 
 /// What a user holds, resolved once and shared by every request of theirs until something changes.

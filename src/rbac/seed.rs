@@ -16,8 +16,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    ADMIN_ROLE, BUILTIN_PERMISSIONS, SOURCE_MANUAL, USER_ROLE, store, valid_permission_name,
-    valid_role_name,
+    ADMIN_ROLE, BUILTIN_PERMISSIONS, SOURCE_DEFAULT, SOURCE_MANUAL, USER_ROLE, store,
+    valid_permission_name, valid_role_name,
 };
 use crate::{auth::provider::ProviderClaims, config::ProviderKind};
 
@@ -366,7 +366,7 @@ pub async fn on_login<C: ConnectionTrait + TransactionTrait>(
             .all(db)
             .await?;
         for role in defaults {
-            changed |= store::grant(db, user.id, role.id, SOURCE_MANUAL, None).await?;
+            changed |= store::grant(db, user.id, role.id, SOURCE_DEFAULT, None).await?;
         }
     }
     if let Some(groups) = groups {

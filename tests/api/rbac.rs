@@ -1561,3 +1561,105 @@ async fn absurd_page_numbers_are_refused_not_crashed_on() {
         assert_eq!(last["items"], json!([]), "{path}");
     }
 }
+
+/// `User.grants` names where each grant comes from, and replacing a user's manual roles leaves the default
+/// and provider-mapped grants as they are (a form built on `roles` alone would have made them manual).
+#[tokio::test]
+async fn grants_name_their_source_and_replacing_manual_roles_keeps_the_others() {
+    let (app, _idp, admin) = with_admin(Layout::Keycloak, &[]).await;
+    let created = call(
+        &app,
+        Some(&admin),
+        "POST",
+        "/api/v1/roles",
+        Some(json!({"name": "staff", "idp_group": "users"})),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    call(
+        &app,
+        Some(&admin),
+        "POST",
+        "/api/v1/roles",
+        Some(json!({"name": "auditor"})),
+    )
+    .await;
+    // alice logs in again: her provider groups now map to `staff`.
+    let admin = token_for(&app, "alice").await;
+    let alice = user_id(&app, &admin, "alice@example.com").await;
+    let grants_of = |user: Value| user["grants"].clone();
+    let before = json_of(
+        call(
+            &app,
+            Some(&admin),
+            "GET",
+            &format!("/api/v1/users/{alice}"),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        grants_of(before),
+        json!([
+            {"role": "admin", "source": "manual"},
+            {"role": "staff", "source": "provider"},
+            {"role": "user", "source": "default"}
+        ])
+    );
+    let after = json_of(
+        call(
+            &app,
+            Some(&admin),
+            "PUT",
+            &format!("/api/v1/users/{alice}/roles"),
+            Some(json!({"roles": ["admin", "auditor"]})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(after["roles"], json!(["admin", "auditor", "staff", "user"]));
+    assert_eq!(
+        grants_of(after),
+        json!([
+            {"role": "admin", "source": "manual"},
+            {"role": "auditor", "source": "manual"},
+            {"role": "staff", "source": "provider"},
+            {"role": "user", "source": "default"}
+        ])
+    );
+
+    // The migration that named default grants works both ways on this database: down turns them back into
+    // manual ones, up finds them again.
+    use migration::MigratorTrait;
+    let db = app.state.db.pool();
+    migration::Migrator::down(db, Some(1)).await.unwrap();
+    let listed = json_of(
+        call(&app, Some(&admin), "GET", "/api/v1/users?email=alice", None).await,
+        200,
+    )
+    .await;
+    assert!(
+        listed["items"][0]["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["source"] != "default"),
+        "{listed}"
+    );
+    migration::Migrator::up(db, None).await.unwrap();
+    let listed = json_of(
+        call(&app, Some(&admin), "GET", "/api/v1/users?email=alice", None).await,
+        200,
+    )
+    .await;
+    assert!(
+        listed["items"][0]["grants"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"role": "user", "source": "default"})),
+        "{listed}"
+    );
+}

@@ -555,6 +555,11 @@ export interface components {
             message: string;
         };
         /**
+         * @description Where a grant of a role comes from.
+         * @enum {string}
+         */
+        GrantSource: "manual" | "default" | "provider";
+        /**
          * HealthStatus
          * @description A probe's answer.
          * @example {
@@ -789,6 +794,16 @@ export interface components {
              * @description When the role last changed (name, description, flags, mapping or permissions).
              */
             updated_at: string;
+        };
+        /**
+         * RoleGrant
+         * @description One grant: a role and where it comes from.
+         */
+        RoleGrant: {
+            /** @description The role's name. */
+            role: string;
+            /** @description Where the grant comes from. */
+            source: components["schemas"]["GrantSource"] & unknown;
         };
         /**
          * RoleList
@@ -1079,6 +1094,16 @@ export interface components {
          *       "display_name": "Alice Example",
          *       "email": "alice@example.com",
          *       "email_verified": true,
+         *       "grants": [
+         *         {
+         *           "role": "admin",
+         *           "source": "manual"
+         *         },
+         *         {
+         *           "role": "user",
+         *           "source": "default"
+         *         }
+         *       ],
          *       "id": "01937c2e-5a10-7000-8000-000000000003",
          *       "last_login_at": "2026-11-30T09:15:00+00:00",
          *       "roles": [
@@ -1104,6 +1129,11 @@ export interface components {
             email?: string | null;
             /** @description Whether the provider verified the email address. */
             email_verified: boolean;
+            /**
+             * @description Each grant with where it comes from; a role held from two sources is listed twice. Only `manual` grants
+             *     are what `PUT /api/v1/users/{id}/roles` replaces.
+             */
+            grants: components["schemas"]["RoleGrant"][];
             /**
              * Format: uuid
              * @description Keyward's id for the user (stable across provider changes of email or username).
@@ -1131,6 +1161,16 @@ export interface components {
          *           "display_name": "Alice Example",
          *           "email": "alice@example.com",
          *           "email_verified": true,
+         *           "grants": [
+         *             {
+         *               "role": "admin",
+         *               "source": "manual"
+         *             },
+         *             {
+         *               "role": "user",
+         *               "source": "default"
+         *             }
+         *           ],
          *           "id": "01937c2e-5a10-7000-8000-000000000003",
          *           "last_login_at": "2026-11-30T09:15:00+00:00",
          *           "roles": [

@@ -17,7 +17,7 @@ use super::{
     permissions::permissions_of_roles,
     roles::{check_no_escalation, find_role_by_name},
 };
-use crate::rbac::{ADMIN_ROLE, Access, SOURCE_MANUAL, SOURCE_PROVIDER};
+use crate::rbac::{ADMIN_ROLE, Access, SOURCE_DEFAULT, SOURCE_MANUAL, SOURCE_PROVIDER};
 
 /// The roles a user holds, from any source.
 pub async fn roles_of(
@@ -201,8 +201,9 @@ pub async fn grant(
     Ok(inserted > 0)
 }
 
-/// Removes a manual grant; refuses to take `admin` from the last admin.
-pub async fn revoke_manual<C: ConnectionTrait + TransactionTrait>(
+/// Removes a manual or default grant (a provider grant follows the provider's groups); refuses to take
+/// `admin` from the last admin.
+pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     user_id: Uuid,
     role: &roles::Model,
@@ -222,10 +223,11 @@ pub async fn revoke_manual<C: ConnectionTrait + TransactionTrait>(
             check_not_last_admin(db, user_id).await?;
         }
     }
+    // A default grant is the system's, not the provider's: the operator may take it back like a manual one.
     let deleted = user_roles::Entity::delete_many()
         .filter(user_roles::Column::UserId.eq(user_id))
         .filter(user_roles::Column::RoleId.eq(role.id))
-        .filter(user_roles::Column::Source.eq(SOURCE_MANUAL))
+        .filter(user_roles::Column::Source.is_in([SOURCE_MANUAL, SOURCE_DEFAULT]))
         .exec(db)
         .await?;
     txn.commit().await?;
