@@ -27,6 +27,8 @@ pg_down
 echo "== TypeScript client against a running Keyward"
 [ -d openapi/client/node_modules ] || (cd openapi/client && npm ci --no-audit --no-fund)
 (cd openapi/client && npm run --silent check)
+# Installs the client into empty projects from a folder and from its tarball, as the README says.
+(cd openapi/client && npm run --silent test:install)
 RUN_DIR=$(mktemp -d)
 port=$(free_port)
 # The admin API tests log in (as alice, a bootstrap admin) through the bundled test identity provider.
