@@ -17,7 +17,7 @@ use url::Url;
 
 pub use database::{DEFAULT_DATABASE_URL, DatabaseSettings};
 pub use oidc::{OidcSettings, ProviderKind};
-pub use server::{DEFAULT_LISTEN, LogFormat, RateLimitSettings};
+pub use server::{DEFAULT_CONSOLE_DIR, DEFAULT_LISTEN, LogFormat, RateLimitSettings};
 pub use sessions::SecretKey;
 pub use sync::SyncSettings;
 pub use vars::parse_origin;
@@ -40,6 +40,8 @@ pub struct Config {
     pub public_url: Url,
     /// The URL and the pool's bounds (acquire and statement timeouts, size).
     pub database: DatabaseSettings,
+    /// The admin console's built files, served at `/console/`; `None` turns it off.
+    pub console_dir: Option<std::path::PathBuf>,
     /// Origins (`scheme://host[:port]`) allowed to call the API from a browser, credentials included.
     pub cors_origins: Vec<String>,
     pub rate_limit: RateLimitSettings,
@@ -94,6 +96,7 @@ impl Config {
             listen: address.listen,
             public_url: address.public_url,
             database,
+            console_dir: server.console_dir,
             cors_origins: server.cors_origins,
             rate_limit: server.rate_limit,
             trusted_proxies: server.trusted_proxies,

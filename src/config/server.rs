@@ -1,7 +1,7 @@
 //! Server settings: where Keyward listens and is reached, which browser origins may call it, its rate limits,
-//! the proxies it trusts and its log format.
+//! the proxies it trusts, its log format, and where the admin console's files are.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf};
 
 use ipnet::IpNet;
 use url::Url;
@@ -65,6 +65,7 @@ pub(super) struct Address {
 
 /// The server settings read after the database's (see `Config::from_lookup` for why the order matters).
 pub(super) struct ServerSettings {
+    pub(super) console_dir: Option<PathBuf>,
     pub(super) cors_origins: Vec<String>,
     pub(super) rate_limit: RateLimitSettings,
     pub(super) trusted_proxies: Vec<IpNet>,
@@ -92,9 +93,19 @@ pub(super) fn address<F: Fn(&str) -> Option<String>>(
     Ok(Address { listen, public_url })
 }
 
+/// Where the console's built files are when `KEYWARD_CONSOLE_DIR` is not set: the build output in a checkout
+/// (Keyward is run from the checkout's root); the Docker image sets its own path.
+pub const DEFAULT_CONSOLE_DIR: &str = "console/dist";
+
 pub(super) fn read<F: Fn(&str) -> Option<String>>(
     vars: &Vars<'_, F>,
 ) -> Result<ServerSettings, ConfigError> {
+    // Set but empty turns the console off, so this one reads the raw value: `Vars::get` takes empty as unset.
+    let console_dir = match (vars.0)("KEYWARD_CONSOLE_DIR").map(|v| v.trim().to_owned()) {
+        None => Some(PathBuf::from(DEFAULT_CONSOLE_DIR)),
+        Some(v) if v.is_empty() => None,
+        Some(v) => Some(PathBuf::from(v)),
+    };
     let cors_origins = vars.list("KEYWARD_CORS_ORIGINS", |raw| {
         parse_origin(raw).ok_or("a comma-separated list of origins such as https://app.example.com")
     })?;
@@ -119,6 +130,7 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
         }
     };
     Ok(ServerSettings {
+        console_dir,
         cors_origins,
         rate_limit,
         trusted_proxies,

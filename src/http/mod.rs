@@ -7,6 +7,7 @@ pub mod auth;
 pub mod authn;
 pub mod body;
 pub mod client_ip;
+pub mod console;
 pub mod health;
 pub mod me;
 pub mod middleware;

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use poem::{
-    Endpoint, EndpointExt, Response, Route, get, handler,
+    Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler,
     http::header,
     middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader},
     web::Data,
+    web::Html,
 };
 use poem_openapi::{OpenApi, OpenApiService};
 
@@ -16,6 +17,7 @@ use crate::{
     error::{Problem, ProblemType},
     http::{
         auth::AuthApi,
+        console::{self, Console},
         health::HealthApi,
         me::MeApi,
         middleware::{
@@ -61,6 +63,16 @@ fn metrics_endpoint(state: Data<&AppState>) -> Response {
         .body(state.metrics.render())
 }
 
+/// Swagger UI, sending `X-CSRF: 1` with every request so that "Try it out" works for a signed-in browser:
+/// Keyward refuses cookie-authenticated calls without it (a cross-site form cannot add the header).
+fn docs_html<T: OpenApi>(svc: &OpenApiService<T, ()>) -> String {
+    svc.swagger_ui_html().replacen(
+        "deepLinking: true,",
+        "deepLinking: true,\n        requestInterceptor: (req) => { req.headers['X-CSRF'] = '1'; return req; },",
+        1,
+    )
+}
+
 /// Browsers may call with credentials from Keyward's own origin and the allow-listed ones only.
 fn cors(config: &Config) -> Cors {
     config
@@ -84,15 +96,29 @@ pub fn endpoint<T: OpenApi + 'static>(
     let svc = service(extra);
     let table = Arc::new(RouteTable::from_spec(
         &svc.spec(),
-        &["/openapi.json", "/docs", "/metrics"],
+        &["/openapi.json", "/docs", "/metrics", "/", console::PREFIX],
     ));
-    let docs = svc.swagger_ui();
+    let docs = docs_html(&svc);
+    let docs = get(poem::endpoint::make_sync(move |_| Html(docs.clone())));
     let spec = svc.spec_endpoint();
-    let routes = Route::new()
+    let mut routes = Route::new()
         .at("/openapi.json", spec)
-        .nest("/docs", docs)
-        .at("/metrics", get(metrics_endpoint))
-        .nest("/", svc);
+        .at("/docs", docs)
+        .at("/metrics", get(metrics_endpoint));
+    if let Some(dir) = &state.config.console_dir {
+        routes = routes.nest(console::PREFIX, Console::new(dir.clone()));
+    }
+    // The operations nested at "/" answer every path not routed above, "/" included: that one is taken first.
+    let console_dir = state.config.console_dir.clone();
+    let routes = routes.nest("/", svc).around(move |ep, req| {
+        let console_dir = console_dir.clone();
+        async move {
+            if req.uri().path() == "/" && req.method() == poem::http::Method::GET {
+                return Ok(console::root(console_dir.as_deref()));
+            }
+            ep.call(req).await.map(IntoResponse::into_response)
+        }
+    });
 
     let cors = cors(&state.config);
 
@@ -136,6 +162,11 @@ pub fn endpoint<T: OpenApi + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_docs_page_sends_the_csrf_header() {
+        assert!(docs_html(&service(())).contains("req.headers['X-CSRF'] = '1'"));
+    }
 
     #[test]
     fn the_spec_needs_no_configuration_and_is_stable() {

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod cli;
+mod console;
 mod cors;
 mod db_faults;
 mod errors;

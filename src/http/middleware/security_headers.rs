@@ -12,6 +12,10 @@ const API_CSP: &str =
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/// The console runs only its own bundled scripts and styles; avatars come from Gravatar or the provider.
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
+     font-src 'self'; connect-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
 pub struct SecurityHeaders {
     /// Only sent when the public URL is https: over plain http it would be ignored, or pin a dev host.
     pub hsts: bool,
@@ -37,10 +41,16 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let docs = req.uri().path() == "/docs" || req.uri().path().starts_with("/docs/");
+        let path = req.uri().path();
+        let csp = if path == "/docs" || path.starts_with("/docs/") {
+            DOCS_CSP
+        } else if path == "/console" || path.starts_with("/console/") {
+            CONSOLE_CSP
+        } else {
+            API_CSP
+        };
         let mut resp = self.inner.call(req).await?.into_response();
         let h = resp.headers_mut();
-        let csp = if docs { DOCS_CSP } else { API_CSP };
         h.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(csp),
