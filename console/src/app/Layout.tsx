@@ -3,6 +3,7 @@ import { useMutation } from "@tanstack/react-query";
 import { NavLink, Outlet } from "react-router";
 import type { components } from "@keyward/client";
 
+import { Avatar } from "../components/Avatar";
 import { ProblemMessage } from "../components/Problem";
 import { keyward } from "./keyward";
 import { useCan, type Permission } from "./permissions";
@@ -43,7 +44,7 @@ export function Layout({ me }: { me: Me }) {
           </ul>
         </nav>
         <div className="who" data-testid="signed-in-user">
-          {me.avatar_url && <img className="avatar" src={me.avatar_url} alt="" width={32} height={32} />}
+          <Avatar url={me.avatar_url} name={name} size={32} />
           <span>{name}</span>
           <button type="button" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
             Sign out

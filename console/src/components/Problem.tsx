@@ -23,7 +23,9 @@ export function ProblemMessage({ error, shownFields = [] }: ProblemMessageProps)
   const text =
     status === 403
       ? `Not allowed: ${detail || "your roles do not permit this"}.`
-      : `${title}${detail ? `: ${detail}` : ""}${elsewhere.length > 0 ? " (see the fields marked below)" : ""}`;
+      : elsewhere.length > 0 && here.length === 0
+        ? `${title}: see the marked fields.`
+        : `${title}${detail ? `: ${detail}` : ""}`;
   return (
     <div className="problem" role="alert" data-testid="problem">
       <p>{text}</p>

@@ -8,6 +8,7 @@ import { useCan } from "../../app/permissions";
 import { Field } from "../../components/Field";
 import { formatTime } from "../../components/format";
 import { Pager } from "../../components/Pager";
+import { TableWrap } from "../../components/TableWrap";
 import { fieldErrors, ProblemMessage } from "../../components/Problem";
 import { auditQuery, type AuditFilters } from "./api";
 
@@ -43,6 +44,11 @@ function filtersFrom(params: URLSearchParams): AuditFilters {
     page: Number(params.get("page")) || 1,
     per_page: PER_PAGE,
   };
+}
+
+/** Ids are UUIDv7: their first digits are a timestamp, so the last ones tell users apart. */
+function shortId(id: string): string {
+  return `…${id.slice(-8)}`;
 }
 
 /** `<input type="datetime-local">` holds local time without a zone; Keyward wants RFC 3339. */
@@ -114,7 +120,7 @@ export function AuditPage() {
       <ProblemMessage error={events.error} shownFields={[...FILTERS]} />
       {events.data && (
         <>
-          <div className="table-wrap">
+          <TableWrap label="Audit events">
             <table data-testid="audit-table">
               <caption className="visually-hidden">Audit events</caption>
               <thead>
@@ -140,10 +146,10 @@ export function AuditPage() {
                       {e.user_id &&
                         (can("users:read") ? (
                           <Link to={`/users/${e.user_id}`} title={e.user_id}>
-                            {e.user_id.slice(0, 8)}
+                            {shortId(e.user_id)}
                           </Link>
                         ) : (
-                          <code title={e.user_id}>{e.user_id.slice(0, 8)}</code>
+                          <code title={e.user_id}>{shortId(e.user_id)}</code>
                         ))}
                     </td>
                     <td>{e.target}</td>
@@ -158,7 +164,7 @@ export function AuditPage() {
                 )}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           <Pager page={events.data.page} perPage={events.data.per_page} total={events.data.total} onPage={goTo} />
         </>
       )}

@@ -2,6 +2,7 @@
 import { useQuery } from "@tanstack/react-query";
 
 import { meQuery } from "../../app/keyward";
+import { Avatar } from "../../components/Avatar";
 
 export function MePage() {
   const { data: me } = useQuery(meQuery);
@@ -12,7 +13,7 @@ export function MePage() {
       <section aria-labelledby="me-profile">
         <h2 id="me-profile">Profile</h2>
         <div className="profile">
-          {me.avatar_url && <img className="avatar large" src={me.avatar_url} alt="" width={64} height={64} />}
+          <Avatar url={me.avatar_url} name={me.display_name ?? me.email ?? ""} size={64} />
           <dl>
             <dt>Name</dt>
             <dd>{me.display_name ?? "—"}</dd>

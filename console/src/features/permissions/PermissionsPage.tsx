@@ -6,6 +6,7 @@ import { useCan } from "../../app/permissions";
 import { ConfirmButton } from "../../components/ConfirmButton";
 import { Field } from "../../components/Field";
 import { Pager } from "../../components/Pager";
+import { TableWrap } from "../../components/TableWrap";
 import { fieldErrors, ProblemMessage } from "../../components/Problem";
 import { permissionsQuery, useCreatePermission, useDeletePermission } from "./api";
 
@@ -22,7 +23,7 @@ export function PermissionsPage() {
       <ProblemMessage error={remove.error} />
       {permissions.data && (
         <>
-          <div className="table-wrap">
+          <TableWrap label="Permissions">
             <table data-testid="permissions-table">
               <caption className="visually-hidden">Permissions</caption>
               <thead>
@@ -56,7 +57,7 @@ export function PermissionsPage() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           <Pager page={page} perPage={permissions.data.per_page} total={permissions.data.total} onPage={setPage} />
         </>
       )}

@@ -6,6 +6,7 @@ import { Link } from "react-router";
 import { useCan } from "../../app/permissions";
 import { Field } from "../../components/Field";
 import { Pager } from "../../components/Pager";
+import { TableWrap } from "../../components/TableWrap";
 import { fieldErrors, ProblemMessage } from "../../components/Problem";
 import { rolesQuery, useCreateRole } from "./api";
 
@@ -20,7 +21,7 @@ export function RolesPage() {
       <ProblemMessage error={roles.error} />
       {roles.data && (
         <>
-          <div className="table-wrap">
+          <TableWrap label="Roles">
             <table data-testid="roles-table">
               <caption className="visually-hidden">Roles</caption>
               <thead>
@@ -47,7 +48,7 @@ export function RolesPage() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           <Pager page={page} perPage={roles.data.per_page} total={roles.data.total} onPage={setPage} />
         </>
       )}

@@ -7,6 +7,7 @@ import { Link, useNavigate } from "react-router";
 import { useCan } from "../../app/permissions";
 import { formatTime } from "../../components/format";
 import { Pager } from "../../components/Pager";
+import { TableWrap } from "../../components/TableWrap";
 import { ProblemMessage } from "../../components/Problem";
 import { runsQuery, scheduleQuery, useStartRun } from "./api";
 import { RunStatus } from "./RunStatus";
@@ -60,7 +61,7 @@ export function SyncPage() {
         <ProblemMessage error={runs.error} />
         {runs.data && (
           <>
-            <div className="table-wrap">
+            <TableWrap label="Sync runs, newest first">
               <table data-testid="sync-runs-table">
                 <caption className="visually-hidden">Sync runs, newest first</caption>
                 <thead>
@@ -97,7 +98,7 @@ export function SyncPage() {
                   )}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
             <Pager page={page} perPage={runs.data.per_page} total={runs.data.total} onPage={setPage} />
           </>
         )}

@@ -6,6 +6,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Link, useParams } from "react-router";
 
 import { useCan } from "../../app/permissions";
+import { Avatar } from "../../components/Avatar";
 import { ConfirmButton } from "../../components/ConfirmButton";
 import { formatTime } from "../../components/format";
 import { ProblemMessage } from "../../components/Problem";
@@ -51,7 +52,7 @@ function Profile({ user }: { user: User }) {
     <section aria-labelledby="user-profile">
       <h2 id="user-profile">Profile</h2>
       <div className="profile">
-        {user.avatar_url && <img className="avatar large" src={user.avatar_url} alt="" width={64} height={64} />}
+        <Avatar url={user.avatar_url} name={user.display_name ?? user.email ?? ""} size={64} />
         <dl>
           <dt>Status</dt>
           <dd data-testid="user-status">{user.active ? "active" : "deactivated"}</dd>

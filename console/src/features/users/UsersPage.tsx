@@ -7,6 +7,7 @@ import { Link, useSearchParams } from "react-router";
 import { Field } from "../../components/Field";
 import { formatTime } from "../../components/format";
 import { Pager } from "../../components/Pager";
+import { TableWrap } from "../../components/TableWrap";
 import { fieldErrors, ProblemMessage } from "../../components/Problem";
 import { roleNamesQuery, usersQuery, type UserFilters } from "./api";
 
@@ -77,7 +78,7 @@ export function UsersPage() {
       <ProblemMessage error={users.error} shownFields={["email"]} />
       {users.data && (
         <>
-          <div className="table-wrap">
+          <TableWrap label="Users">
             <table data-testid="users-table">
               <caption className="visually-hidden">Users</caption>
               <thead>
@@ -108,7 +109,7 @@ export function UsersPage() {
                 )}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           <Pager page={users.data.page} perPage={users.data.per_page} total={users.data.total} onPage={goTo} />
         </>
       )}
