@@ -24,6 +24,10 @@ pg_up
 KEYWARD_TEST_PG_URL="$KEYWARD_TEST_PG_URL" cargo test --test api
 pg_down
 
+echo "== console: type-check and build"
+[ -d console/node_modules ] || (cd console && npm ci --no-audit --no-fund)
+(cd console && npm run --silent build)
+
 echo "== TypeScript client against a running Keyward"
 [ -d openapi/client/node_modules ] || (cd openapi/client && npm ci --no-audit --no-fund)
 (cd openapi/client && npm run --silent check)
