@@ -163,7 +163,8 @@ function ManualGrantsForm({ user }: { user: User }) {
       {roles.data && (
         <form onSubmit={submit} className="form" data-testid="manual-grants-form">
           <fieldset>
-            <legend>Manual grants (the others follow the default flag and provider groups)</legend>
+            <legend>Manual grants</legend>
+            <p className="hint">Default and provider-group grants follow their rules and are not changed here.</p>
             <div className="checks">
               {roles.data.map((role) => (
                 <div className="check" key={role}>
