@@ -1,10 +1,8 @@
 //! Every error Keyward sends is an RFC 9457 `application/problem+json` document. This module lists the
-//! problem types in one place, defines the error that handlers return, and turns poem's own errors into problems.
+//! problem types in one place and defines the error that handlers return; `http::middleware::problems` turns
+//! poem's own errors into problems.
 
-use poem::{
-    Response,
-    http::{HeaderValue, StatusCode, header},
-};
+use poem::{Response, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -106,7 +104,7 @@ impl ProblemType {
         }
     }
 
-    fn for_status(status: StatusCode) -> Self {
+    pub fn for_status(status: StatusCode) -> Self {
         Self::ALL
             .into_iter()
             .find(|t| t.status() == status)
@@ -121,7 +119,9 @@ impl ProblemType {
 /// One field that broke a rule. `field` is a JSON pointer-like dotted path, or the parameter name.
 #[derive(Object, Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
+    /// The body field (`name`, `permissions[2]`) or the parameter (`id`, `per_page`).
     pub field: String,
+    /// The rule it breaks, in words.
     pub message: String,
 }
 
@@ -140,8 +140,11 @@ pub struct Problem {
     /// A stable URI naming the kind of problem (`urn:keyward:problem:*`).
     #[oai(rename = "type")]
     pub kind: String,
+    /// The kind of problem for people; the same for every problem of a `type`.
     pub title: String,
+    /// The HTTP status of the response.
     pub status: u16,
+    /// What went wrong this time, in words.
     pub detail: String,
     /// Field-level errors, present for validation failures.
     #[oai(skip_serializing_if_is_none)]
@@ -175,7 +178,8 @@ impl Problem {
     }
 }
 
-/// What an operation returns when it does not succeed. Every variant is a problem document.
+/// What an operation returns when it does not succeed. Every variant is a problem document. The spec does not
+/// take its responses from here: `http::spec` lists for each operation only the problems it can answer.
 #[derive(ApiResponse, Debug)]
 pub enum ApiError {
     /// The request is malformed or has invalid fields.
@@ -283,85 +287,6 @@ impl From<sea_orm::DbErr> for ApiError {
             None => Self::internal(err),
         }
     }
-}
-
-/// Turns any error that reached the edge into a problem response. Errors an operation built itself
-/// (`ApiError`) already are problems and pass through; poem's and poem-openapi's own errors are mapped here.
-pub fn problem_from_error(err: poem::Error, allow: Option<String>) -> Response {
-    use poem_openapi::error::{
-        AuthorizationError, ContentTypeError, ParseParamError, ParsePathError,
-        ParseRequestPayloadError,
-    };
-
-    if err.is_from_response() {
-        return err.into_response();
-    }
-    let problem = if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        Problem::new(ProblemType::ValidationFailed, e.to_string())
-            .with_errors(vec![FieldError::new(e.name, clean_reason(&e.reason))])
-    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        Problem::new(ProblemType::ValidationFailed, e.to_string())
-            .with_errors(vec![FieldError::new(e.name, clean_reason(&e.reason))])
-    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        Problem::new(
-            ProblemType::MalformedRequest,
-            format!("the request body could not be read: {}", e.reason),
-        )
-    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-        Problem::new(
-            ProblemType::UnsupportedMediaType,
-            format!("{e}; send application/json"),
-        )
-    } else if err.downcast_ref::<AuthorizationError>().is_some() {
-        let mut resp = Problem::new(
-            ProblemType::Unauthorized,
-            "no valid credentials: send the session cookie or an `Authorization: Bearer` token",
-        )
-        .into_response();
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(WWW_AUTHENTICATE),
-        );
-        return resp;
-    } else if err.downcast_ref::<poem::error::CorsError>().is_some() {
-        Problem::new(
-            ProblemType::Forbidden,
-            format!("cross-origin request refused: {err}"),
-        )
-    } else {
-        let status = err.status();
-        let kind = ProblemType::for_status(status);
-        if status.is_server_error() {
-            tracing::error!(error = %err, "internal error");
-            Problem::new(kind, "an unexpected error occurred; it has been logged")
-        } else {
-            let detail = match kind {
-                ProblemType::NotFound => "no resource at this path".to_owned(),
-                ProblemType::MethodNotAllowed => {
-                    "this path does not support the method; see the Allow header".to_owned()
-                }
-                _ => err.to_string(),
-            };
-            Problem::new(kind, detail)
-        }
-    };
-    let mut resp = problem.into_response();
-    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
-        && let Some(allow) = allow.and_then(|a| HeaderValue::from_str(&a).ok())
-    {
-        resp.headers_mut().insert(header::ALLOW, allow);
-    }
-    resp
-}
-
-/// poem-openapi prefixes reasons with the type it was parsing; the caller only needs the rule.
-fn clean_reason(reason: &str) -> String {
-    reason
-        .split(" (occurred while parsing")
-        .next()
-        .unwrap_or(reason)
-        .trim()
-        .to_owned()
 }
 
 #[cfg(test)]

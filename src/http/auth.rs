@@ -10,7 +10,7 @@ use poem::{
         cookie::{Cookie, CookieJar, SameSite},
     },
 };
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json, types::Example};
 
 use crate::{
     auth::{
@@ -21,6 +21,7 @@ use crate::{
     error::{ApiError, FieldError},
     http::{
         ApiTags,
+        admin_types::example_time,
         authn::{Authenticated, SessionCookie, authenticate},
         client_ip::origin_of,
         me::UserProfile,
@@ -32,11 +33,15 @@ pub struct AuthApi;
 
 #[derive(ApiResponse)]
 pub enum Redirect {
-    /// Go there.
+    /// Navigate on: to the provider's login page (`/auth/login`), or back to `return_to` (`/auth/callback`).
     #[oai(status = 302)]
     Found(
-        #[oai(header = "Location")] String,
-        #[oai(header = "Cache-Control")] String,
+        /// Where the browser goes next.
+        #[oai(header = "Location")]
+        String,
+        /// `no-store`: the redirect depends on one-time values.
+        #[oai(header = "Cache-Control")]
+        String,
     ),
 }
 
@@ -44,8 +49,11 @@ fn redirect(to: impl Into<String>) -> Redirect {
     Redirect::Found(to.into(), "no-store".into())
 }
 
+/// Whether the browser has a live session, and whose.
 #[derive(Object)]
+#[oai(example)]
 pub struct SessionInfo {
+    /// Whether the request carries a live session (or a valid bearer token).
     pub authenticated: bool,
     /// The logged-in user, when `authenticated`.
     #[oai(skip_serializing_if_is_none)]
@@ -55,14 +63,40 @@ pub struct SessionInfo {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl Example for SessionInfo {
+    fn example() -> Self {
+        Self {
+            authenticated: true,
+            user: Some(UserProfile::example()),
+            expires_at: Some(example_time()),
+        }
+    }
+}
+
+/// The session has ended; where to end the provider's session too.
 #[derive(Object)]
+#[oai(example)]
 pub struct LogoutResponse {
     /// The provider's end-session URL (with `id_token_hint` and `post_logout_redirect_uri`): navigate the
     /// browser there to end the provider's session too. Null when the provider has no end-session endpoint.
+    #[oai(nullable)]
     pub logout_url: Option<String>,
 }
 
+impl Example for LogoutResponse {
+    fn example() -> Self {
+        Self {
+            logout_url: Some(
+                "https://sso.example.com/realms/r/protocol/openid-connect/logout?id_token_hint=..."
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// A Keyward API token for the session's user, to send as `Authorization: Bearer`.
 #[derive(Object)]
+#[oai(example)]
 pub struct TokenResponse {
     /// A JWT signed by Keyward (EdDSA); verify it with `/.well-known/jwks.json`.
     pub access_token: String,
@@ -72,21 +106,56 @@ pub struct TokenResponse {
     pub expires_in: u64,
 }
 
+impl Example for TokenResponse {
+    fn example() -> Self {
+        Self {
+            access_token: "eyJhbGciOiJFZERTQSIsImtpZCI6IjEifQ.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl"
+                .into(),
+            token_type: "Bearer".into(),
+            expires_in: 900,
+        }
+    }
+}
+
 /// A public key (Ed25519, RFC 8037).
 #[derive(Object)]
 pub struct Jwk {
+    /// Key type: `OKP`.
     pub kty: String,
+    /// Curve: `Ed25519`.
     pub crv: String,
+    /// The public key, base64url.
     pub x: String,
+    /// The key's id, named in the `kid` header of the tokens it signs.
     pub kid: String,
+    /// Algorithm: `EdDSA`.
     pub alg: String,
+    /// Use: `sig`.
     #[oai(rename = "use")]
     pub use_: String,
 }
 
+/// The public keys Keyward signs API tokens with (RFC 7517).
 #[derive(Object)]
+#[oai(example)]
 pub struct JwkSet {
+    /// Every key a live token may be signed with.
     pub keys: Vec<Jwk>,
+}
+
+impl Example for JwkSet {
+    fn example() -> Self {
+        Self {
+            keys: vec![Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into(),
+                kid: "2026-11-30-1".into(),
+                alg: "EdDSA".into(),
+                use_: "sig".into(),
+            }],
+        }
+    }
 }
 
 impl From<PublicJwk> for Jwk {
@@ -129,6 +198,8 @@ impl AuthApi {
         &self,
         app: Data<&AppState>,
         jar: &CookieJar,
+        /// Where the browser lands after the login (default `/`): a path on Keyward's origin or a URL on an
+        /// allowed return origin.
         return_to: Query<Option<String>>,
     ) -> Result<Redirect, ApiError> {
         let cookies = app.auth.cookies;
@@ -170,10 +241,16 @@ impl AuthApi {
         app: Data<&AppState>,
         req: &Request,
         jar: &CookieJar,
+        /// The provider's authorization code.
         code: Query<Option<String>>,
-        #[oai(name = "state")] login_state: Query<Option<String>>,
+        /// The login's one-time state, as Keyward sent it to the provider.
+        #[oai(name = "state")]
+        login_state: Query<Option<String>>,
+        /// The provider's error code when it refused (`access_denied`, ...).
         error: Query<Option<String>>,
+        /// The provider's words for the error.
         error_description: Query<Option<String>>,
+        /// The provider's issuer (RFC 9207), checked when sent.
         iss: Query<Option<String>>,
     ) -> Result<Redirect, ApiError> {
         let cookies = app.auth.cookies;

@@ -1,5 +1,6 @@
 //! The authentication extractor every protected operation takes: the session cookie (with `X-CSRF: 1`) or an
-//! `Authorization: Bearer` token. It also declares both security schemes in the OpenAPI spec.
+//! `Authorization: Bearer` token. It also declares the security schemes in the OpenAPI spec (`http::spec` pairs
+//! the cookie with the `X-CSRF` header).
 
 use poem::{Request, RequestBody, http::header};
 use poem_openapi::{
@@ -16,6 +17,7 @@ use crate::{
 
 pub const SESSION_SCHEME: &str = "SessionCookie";
 pub const BEARER_SCHEME: &str = "BearerToken";
+pub const CSRF_SCHEME: &str = "CsrfHeader";
 
 /// The caller, authenticated. Taking it as a parameter makes an operation require credentials.
 pub struct Authenticated(pub Principal);
@@ -142,10 +144,26 @@ impl<'a> ApiExtractor<'a> for Authenticated {
                 ty: "apiKey",
                 description: Some(
                     "The session cookie set by `/auth/callback` (`__Host-keyward_session` when Keyward is \
-                     served over https). Requests authenticated by it must also send the header `X-CSRF: 1`.",
+                     served over https). Required together with `CsrfHeader`.",
                 ),
                 name: Some("keyward_session"),
                 key_in: Some("cookie"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+        registry.create_security_scheme(
+            CSRF_SCHEME,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some(
+                    "The header `X-CSRF: 1`, sent with the session cookie: a cross-site page cannot add it \
+                     without a CORS preflight, which Keyward refuses to origins it does not allow.",
+                ),
+                name: Some("X-CSRF"),
+                key_in: Some("header"),
                 scheme: None,
                 bearer_format: None,
                 flows: None,

@@ -1,5 +1,6 @@
-//! `JsonBody<T>`: the JSON request body every operation takes. It reports every problem with the body as
-//! field-level errors (unknown, missing, mistyped, rule-breaking fields), then applies `validator` rules.
+//! `JsonBody<T>`: the JSON request body every operation takes. It reports every problem with the body at once
+//! as field-level errors (unknown, missing, mistyped fields and the rules the schema declares), then applies
+//! `validator` rules.
 
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::{
@@ -61,13 +62,15 @@ pub fn parse_body<T: ParseFromJSON + Validate>(data: &[u8]) -> Result<T, ApiErro
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    // Only rules the checks above do not know (a string format, say) reach poem-openapi's own parsing.
     let parsed = T::parse_from_json(Some(value))
         .map_err(|e| ApiError::validation(vec![attribute(e.message())]))?;
     parsed.validate()?;
     Ok(parsed)
 }
 
-/// Compares the body with the schema poem-openapi publishes for `T`, so every field is reported at once.
+/// Compares the body with the schema poem-openapi publishes for `T` (which also enforces it, stopping at the
+/// first failure), so every failing field is reported at once.
 fn shape_errors<T: Type>(value: &Value) -> Vec<FieldError> {
     let mut registry = Registry::new();
     T::register(&mut registry);
@@ -92,18 +95,76 @@ fn shape_errors<T: Type>(value: &Value) -> Vec<FieldError> {
         }
     }
     for (name, field_schema) in &schema.properties {
-        let (Some(v), Some(field_schema)) = (obj.get(*name), resolve(&registry, field_schema))
-        else {
-            continue;
-        };
-        if !v.is_null() && !json_matches(field_schema.ty, v) {
-            errors.push(FieldError::new(
-                *name,
-                format!("must be of type {}", field_schema.ty),
-            ));
+        if let (Some(v), Some(field_schema)) = (obj.get(*name), resolve(&registry, field_schema)) {
+            check_value(&registry, name, v, field_schema, &mut errors);
         }
     }
     errors
+}
+
+/// The value's type, then the rules its schema declares: lengths, pattern, bounds, item counts, and each item.
+fn check_value(
+    registry: &Registry,
+    path: &str,
+    value: &Value,
+    schema: &MetaSchema,
+    out: &mut Vec<FieldError>,
+) {
+    if value.is_null() {
+        return;
+    }
+    if !json_matches(schema.ty, value) {
+        out.push(FieldError::new(
+            path,
+            format!("must be of type {}", schema.ty),
+        ));
+        return;
+    }
+    let mut broken = |message: String| out.push(FieldError::new(path, message));
+    match value {
+        Value::String(s) => {
+            let chars = s.chars().count();
+            if let Some(min) = schema.min_length.filter(|&min| chars < min) {
+                broken(format!("must be at least {min} characters long"));
+            }
+            if let Some(max) = schema.max_length.filter(|&max| chars > max) {
+                broken(format!("must be at most {max} characters long"));
+            }
+            if let Some(pattern) = &schema.pattern
+                && !regex::Regex::new(pattern).is_ok_and(|re| re.is_match(s))
+            {
+                broken(format!("must match the pattern {pattern}"));
+            }
+        }
+        Value::Number(n) => {
+            let n = n.as_f64().unwrap_or_default();
+            let exclusive = |flag: Option<bool>| flag.unwrap_or(false);
+            if let Some(min) = schema.minimum
+                && (n < min || (exclusive(schema.exclusive_minimum) && n == min))
+            {
+                broken(format!("must not be less than {min}"));
+            }
+            if let Some(max) = schema.maximum
+                && (n > max || (exclusive(schema.exclusive_maximum) && n == max))
+            {
+                broken(format!("must not be more than {max}"));
+            }
+        }
+        Value::Array(items) => {
+            if let Some(min) = schema.min_items.filter(|&min| items.len() < min) {
+                broken(format!("must have at least {min} items"));
+            }
+            if let Some(max) = schema.max_items.filter(|&max| items.len() > max) {
+                broken(format!("must have at most {max} items"));
+            }
+            if let Some(item_schema) = schema.items.as_deref().and_then(|s| resolve(registry, s)) {
+                for (i, item) in items.iter().enumerate() {
+                    check_value(registry, &format!("{path}[{i}]"), item, item_schema, out);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Every string (or key) holding NUL, named by its dotted path (`a.b`, `a[0]`) as `validator` errors are.
@@ -189,7 +250,10 @@ mod tests {
         count: Option<i64>,
         #[validate(email(message = "must be an email address"))]
         email: Option<String>,
+        #[oai(validator(max_length = 4))]
         note: Option<String>,
+        #[oai(validator(max_items = 2))]
+        tags: Option<Vec<String>>,
     }
 
     fn problem(err: ApiError) -> Problem {
@@ -232,12 +296,41 @@ mod tests {
         let p = problem(parse_body::<Sample>(br#"{"name": "x"}"#).unwrap_err());
         assert_eq!(
             p.errors.unwrap(),
-            vec![FieldError::new("name", "does not satisfy minLength(2)")]
+            vec![FieldError::new(
+                "name",
+                "must be at least 2 characters long"
+            )]
         );
         let p = problem(parse_body::<Sample>(br#"{"name": "xy", "email": "nope"}"#).unwrap_err());
         assert_eq!(
             p.errors.unwrap(),
             vec![FieldError::new("email", "must be an email address")]
+        );
+    }
+
+    #[test]
+    fn every_failing_field_is_reported_at_once() {
+        let p = problem(
+            parse_body::<Sample>(br#"{"name": "x", "note": "way too long", "extra": 1}"#)
+                .unwrap_err(),
+        );
+        assert_eq!(
+            p.errors.unwrap(),
+            vec![
+                FieldError::new("extra", "unknown field"),
+                FieldError::new("name", "must be at least 2 characters long"),
+                FieldError::new("note", "must be at most 4 characters long"),
+            ]
+        );
+        let p = problem(
+            parse_body::<Sample>(br#"{"name": "ok", "tags": ["a", 1, "long"]}"#).unwrap_err(),
+        );
+        assert_eq!(
+            p.errors.unwrap(),
+            vec![
+                FieldError::new("tags", "must have at most 2 items"),
+                FieldError::new("tags[1]", "must be of type string"),
+            ]
         );
     }
 

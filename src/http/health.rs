@@ -1,7 +1,7 @@
 //! `GET /healthz` (the process answers) and `GET /readyz` (the database answers too).
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 
 use crate::{error::ApiError, http::ApiTags, state::AppState};
 
@@ -11,10 +11,27 @@ pub struct HealthApi;
 /// timeout, and a probe that hangs tells it less than a 503.
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(800);
 
+/// The probes orchestrators and load balancers poll: never rate-limited.
+pub const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+pub fn is_probe(path: &str) -> bool {
+    PROBE_PATHS.contains(&path)
+}
+
+/// A probe's answer.
 #[derive(Object)]
+#[oai(example)]
 pub struct HealthStatus {
     /// Always `ok` when the response is 200.
     pub status: String,
+}
+
+impl Example for HealthStatus {
+    fn example() -> Self {
+        Self {
+            status: "ok".into(),
+        }
+    }
 }
 
 #[derive(ApiResponse)]

@@ -1,12 +1,16 @@
 //! `GET /api/v1/me`: the current user.
 
 use entity::users;
-use poem_openapi::{Object, OpenApi, payload::Json};
+use poem_openapi::{Object, OpenApi, payload::Json, types::Example};
 use uuid::Uuid;
 
 use crate::{
     error::ApiError,
-    http::{ApiTags, authn::Authenticated},
+    http::{
+        ApiTags,
+        admin_types::{User, example_id},
+        authn::Authenticated,
+    },
     users::avatar,
 };
 
@@ -14,15 +18,38 @@ pub struct MeApi;
 
 /// A user as the SPA sees them.
 #[derive(Object, Debug, Clone)]
+#[oai(example)]
 pub struct UserProfile {
     /// Keyward's id for the user (stable across provider changes of email or username).
     pub id: Uuid,
+    /// The email address from the provider; null when it has none.
+    #[oai(nullable)]
     pub email: Option<String>,
+    /// Whether the provider verified the email address.
     pub email_verified: bool,
+    /// The name to show; null when the provider has none.
+    #[oai(nullable)]
     pub display_name: Option<String>,
+    /// The login name at the provider; null when it has none.
+    #[oai(nullable)]
     pub username: Option<String>,
     /// The provider's picture, else a Gravatar URL for the email; null without either.
+    #[oai(nullable)]
     pub avatar_url: Option<String>,
+}
+
+impl Example for UserProfile {
+    fn example() -> Self {
+        let u = User::example();
+        Self {
+            id: example_id(3),
+            email: u.email,
+            email_verified: u.email_verified,
+            display_name: u.display_name,
+            username: u.username,
+            avatar_url: u.avatar_url,
+        }
+    }
 }
 
 impl From<&users::Model> for UserProfile {
@@ -40,6 +67,7 @@ impl From<&users::Model> for UserProfile {
 
 /// The current user with what they may do, for the SPA to shape its UI.
 #[derive(Object, Debug, Clone)]
+#[oai(example)]
 pub struct Me {
     #[oai(flatten)]
     pub profile: UserProfile,
@@ -47,6 +75,16 @@ pub struct Me {
     pub roles: Vec<String>,
     /// Permission names (`resource:action`) the roles add up to.
     pub permissions: Vec<String>,
+}
+
+impl Example for Me {
+    fn example() -> Self {
+        Self {
+            profile: UserProfile::example(),
+            roles: vec!["user".into()],
+            permissions: vec!["invoices:approve".into()],
+        }
+    }
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Users")]

@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod pagination;
 pub mod roles;
 pub mod routes;
+pub mod spec;
 pub mod sync;
 pub mod users;
 pub mod validation;

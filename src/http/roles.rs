@@ -12,7 +12,7 @@ use validator::Validate;
 
 use crate::{
     audit::{self, Event},
-    error::{ApiError, FieldError},
+    error::ApiError,
     http::{
         ApiTags,
         admin_types::{Permission, PermissionList, Role, RoleList},
@@ -21,73 +21,100 @@ use crate::{
         client_ip::origin_of,
         pagination,
     },
-    rbac::{
-        store::{self, NewRole, RolePatch},
-        valid_permission_name,
-    },
+    rbac::store::{self, NewRole, RolePatch},
     state::AppState,
 };
 
 pub struct RolesApi;
 
+/// A new role.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct CreateRole {
+    /// Unique; lowercase letters, digits, `_` and `-`.
     #[oai(validator(pattern = "^[a-z][a-z0-9_-]{1,63}$"))]
     pub name: String,
-    #[oai(validator(max_length = 500))]
+    /// What the role is for; empty when absent or null.
+    #[oai(nullable, validator(max_length = 500))]
     pub description: Option<String>,
+    /// Grant the role to every user at first login; false when absent or null.
+    #[oai(nullable)]
     pub is_default: Option<bool>,
-    #[oai(validator(min_length = 1, max_length = 255))]
+    /// Members of this provider group (or Keycloak realm role) hold the role; none when absent or null.
+    #[oai(nullable, validator(min_length = 1, max_length = 255))]
     pub idp_group: Option<String>,
-    /// Permission names the role starts with.
+    /// Permission names (`resource:action`) the role starts with; none when absent or null.
+    #[oai(
+        nullable,
+        validator(pattern = "^[a-z][a-z0-9_-]{0,62}:[a-z][a-z0-9_-]{0,62}$")
+    )]
     pub permissions: Option<Vec<String>>,
 }
 
+/// Changes to a role: absent fields stay as they are.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateRole {
-    /// Built-in roles cannot be renamed.
-    #[oai(validator(pattern = "^[a-z][a-z0-9_-]{1,63}$"))]
+    /// The new name; built-in roles cannot be renamed. Null changes nothing.
+    #[oai(nullable, validator(pattern = "^[a-z][a-z0-9_-]{1,63}$"))]
     pub name: Option<String>,
-    #[oai(validator(max_length = 500))]
+    /// The new description. Null changes nothing.
+    #[oai(nullable, validator(max_length = 500))]
     pub description: Option<String>,
+    /// Whether every user gets the role at first login. Null changes nothing.
+    #[oai(nullable)]
     pub is_default: Option<bool>,
     /// A provider group name, or null to remove the mapping.
-    #[oai(validator(min_length = 1, max_length = 255))]
+    #[oai(nullable, validator(min_length = 1, max_length = 255))]
     pub idp_group: MaybeUndefined<String>,
 }
 
+/// A role's permissions, all of them.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct SetPermissions {
-    /// The complete new set of permission names.
-    #[oai(validator(max_items = 1000))]
+    /// The complete new set of permission names (`resource:action`).
+    #[oai(validator(
+        max_items = 1000,
+        pattern = "^[a-z][a-z0-9_-]{0,62}:[a-z][a-z0-9_-]{0,62}$"
+    ))]
     pub permissions: Vec<String>,
 }
 
+/// A new application permission.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct CreatePermission {
     /// `resource:action`, e.g. `invoices:approve`.
     #[oai(validator(pattern = "^[a-z][a-z0-9_-]{0,62}:[a-z][a-z0-9_-]{0,62}$"))]
     pub name: String,
-    #[oai(validator(max_length = 500))]
+    /// What the permission allows; empty when absent or null.
+    #[oai(nullable, validator(max_length = 500))]
     pub description: Option<String>,
 }
 
 #[derive(ApiResponse)]
 pub enum RoleCreated {
-    /// Created.
+    /// The role, created; `Location` is its URL.
     #[oai(status = 201)]
-    Created(Json<Role>, #[oai(header = "Location")] String),
+    Created(
+        Json<Role>,
+        /// The new role's URL.
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
 pub enum PermissionCreated {
-    /// Created.
+    /// The permission, created (and held by `admin`); `Location` is its URL.
     #[oai(status = 201)]
-    Created(Json<Permission>, #[oai(header = "Location")] String),
+    Created(
+        Json<Permission>,
+        /// The new permission's URL.
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -95,26 +122,6 @@ pub enum Deleted {
     /// Deleted.
     #[oai(status = 204)]
     NoContent,
-}
-
-/// Checks a list of permission names, reporting each bad one by index.
-fn check_permission_names(field: &str, names: &[String]) -> Result<(), ApiError> {
-    let errors: Vec<FieldError> = names
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| !valid_permission_name(n))
-        .map(|(i, n)| {
-            FieldError::new(
-                format!("{field}[{i}]"),
-                format!("{n:?} is not `resource:action`"),
-            )
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors))
-    }
 }
 
 async fn changed(
@@ -172,7 +179,6 @@ impl RolesApi {
         let actor = auth.require("roles:write")?;
         let body = body.0;
         let permissions = body.permissions.unwrap_or_default();
-        check_permission_names("permissions", &permissions)?;
         let view = store::create_role(
             &app.db,
             &actor.access,
@@ -266,7 +272,6 @@ impl RolesApi {
         body: JsonBody<SetPermissions>,
     ) -> Result<Json<Role>, ApiError> {
         let actor = auth.require("roles:write")?;
-        check_permission_names("permissions", &body.0.permissions)?;
         let view =
             store::set_role_permissions(&app.db, &actor.access, id.0, &body.0.permissions).await?;
         changed(

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler,
+    Endpoint, EndpointExt, IntoResponse, Response, Route,
+    endpoint::make_sync,
+    get, handler,
     http::header,
     middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader},
-    web::Data,
-    web::Html,
+    web::{Data, Html},
 };
 use poem_openapi::{OpenApi, OpenApiService};
 
@@ -26,6 +27,7 @@ use crate::{
             security_headers::SecurityHeaders,
         },
         roles::RolesApi,
+        spec,
         sync::SyncApi,
         users::UsersApi,
     },
@@ -53,7 +55,7 @@ pub fn service<T: OpenApi>(extra: T) -> OpenApiService<(Apis, T), ()> {
 
 /// The spec exactly as `keyward openapi` prints it and `openapi/openapi.json` holds it.
 pub fn spec_json() -> String {
-    service(()).spec()
+    spec::finish(&service(()).spec())
 }
 
 #[handler]
@@ -65,8 +67,9 @@ fn metrics_endpoint(state: Data<&AppState>) -> Response {
 
 /// Swagger UI, sending `X-CSRF: 1` with every request so that "Try it out" works for a signed-in browser:
 /// Keyward refuses cookie-authenticated calls without it (a cross-site form cannot add the header).
-fn docs_html<T: OpenApi>(svc: &OpenApiService<T, ()>) -> String {
-    svc.swagger_ui_html().replacen(
+/// The UI embeds poem-openapi's own document (`raw`) verbatim; it shows the finished one (`spec`) instead.
+fn docs_html<T: OpenApi>(svc: &OpenApiService<T, ()>, raw: &str, spec: &str) -> String {
+    svc.swagger_ui_html().replacen(raw, spec, 1).replacen(
         "deepLinking: true,",
         "deepLinking: true,\n        requestInterceptor: (req) => { req.headers['X-CSRF'] = '1'; return req; },",
         1,
@@ -88,28 +91,33 @@ fn cors(config: &Config) -> Cors {
         .max_age(600)
 }
 
-/// The whole HTTP application: routes and the middleware stack around them (the last `.with` is outermost).
-pub fn endpoint<T: OpenApi + 'static>(
-    state: AppState,
-    extra: T,
-) -> impl Endpoint<Output = Response> {
-    let svc = service(extra);
+/// The routes: Keyward's operations, the spec and its UI, metrics, and the console with `/` leading to it.
+fn routes<T: OpenApi + 'static>(
+    svc: OpenApiService<T, ()>,
+    console_dir: Option<std::path::PathBuf>,
+) -> (impl Endpoint<Output = Response>, Arc<RouteTable>) {
+    let raw = svc.spec();
+    let spec = spec::finish(&raw);
     let table = Arc::new(RouteTable::from_spec(
-        &svc.spec(),
+        &spec,
         &["/openapi.json", "/docs", "/metrics", "/", console::PREFIX],
     ));
-    let docs = docs_html(&svc);
-    let docs = get(poem::endpoint::make_sync(move |_| Html(docs.clone())));
-    let spec = svc.spec_endpoint();
+    let docs = Html(docs_html(&svc, &raw, &spec));
     let mut routes = Route::new()
-        .at("/openapi.json", spec)
-        .at("/docs", docs)
+        .at(
+            "/openapi.json",
+            get(make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            })),
+        )
+        .at("/docs", get(make_sync(move |_| docs.clone())))
         .at("/metrics", get(metrics_endpoint));
-    if let Some(dir) = &state.config.console_dir {
+    if let Some(dir) = &console_dir {
         routes = routes.nest(console::PREFIX, Console::new(dir.clone()));
     }
     // The operations nested at "/" answer every path not routed above, "/" included: that one is taken first.
-    let console_dir = state.config.console_dir.clone();
     let routes = routes.nest("/", svc).around(move |ep, req| {
         let console_dir = console_dir.clone();
         async move {
@@ -119,7 +127,15 @@ pub fn endpoint<T: OpenApi + 'static>(
             ep.call(req).await.map(IntoResponse::into_response)
         }
     });
+    (routes, table)
+}
 
+/// The whole HTTP application: routes and the middleware stack around them (the last `.with` is outermost).
+pub fn endpoint<T: OpenApi + 'static>(
+    state: AppState,
+    extra: T,
+) -> impl Endpoint<Output = Response> {
+    let (routes, table) = routes(service(extra), state.config.console_dir.clone());
     let cors = cors(&state.config);
 
     let inner = problems(
@@ -165,7 +181,9 @@ mod tests {
 
     #[test]
     fn the_docs_page_sends_the_csrf_header() {
-        assert!(docs_html(&service(())).contains("req.headers['X-CSRF'] = '1'"));
+        let svc = service(());
+        let raw = svc.spec();
+        assert!(docs_html(&svc, &raw, &raw).contains("req.headers['X-CSRF'] = '1'"));
     }
 
     #[test]

@@ -4,32 +4,64 @@ use chrono::{DateTime, Utc};
 use entity::sync_runs;
 use poem::{Request, web::Data};
 use poem_openapi::{
-    ApiResponse, Object, OpenApi,
+    ApiResponse, Enum, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::Example,
 };
 use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
     error::ApiError,
-    http::{ApiTags, authn::Authenticated, client_ip::origin_of, pagination},
+    http::{
+        ApiTags,
+        admin_types::{example_id, example_time, list_type},
+        authn::Authenticated,
+        client_ip::origin_of,
+        pagination,
+    },
     state::AppState,
     sync::{StartError, Trigger},
 };
 
 pub struct SyncApi;
 
+/// What started a sync run.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum SyncRunTrigger {
+    Schedule,
+    Manual,
+    Startup,
+}
+
+/// Where a sync run stands.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum SyncRunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// One run of the user sync, with its progress so far.
 #[derive(Object, Debug)]
+#[oai(example)]
 pub struct SyncRun {
+    /// Keyward's id for the run.
     pub id: Uuid,
-    /// `schedule`, `manual` or `startup`.
-    pub trigger: String,
-    /// For scheduled runs: the firing the run belongs to.
+    /// What started the run.
+    pub trigger: SyncRunTrigger,
+    /// For scheduled runs: the firing the run belongs to; null for other runs.
+    #[oai(nullable)]
     pub scheduled_for: Option<DateTime<Utc>>,
-    /// `running`, `succeeded` or `failed`.
-    pub status: String,
+    /// Where the run stands.
+    pub status: SyncRunStatus,
+    /// When the run started.
     pub started_at: DateTime<Utc>,
+    /// When the run ended; null while it is running.
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
     /// Pages read from the provider so far.
     pub pages: i64,
@@ -41,17 +73,46 @@ pub struct SyncRun {
     pub deactivated: i64,
     /// Users created (with `KEYWARD_SYNC_CREATE_USERS=true`).
     pub created: i64,
-    /// Why the run failed.
+    /// Why the run failed; null unless it did.
+    #[oai(nullable)]
     pub error: Option<String>,
+}
+
+impl Example for SyncRun {
+    fn example() -> Self {
+        Self {
+            id: example_id(5),
+            trigger: SyncRunTrigger::Manual,
+            scheduled_for: None,
+            status: SyncRunStatus::Succeeded,
+            started_at: example_time(),
+            finished_at: Some(example_time() + chrono::Duration::seconds(2)),
+            pages: 3,
+            seen: 1200,
+            updated: 4,
+            deactivated: 1,
+            created: 0,
+            error: None,
+        }
+    }
 }
 
 impl From<sync_runs::Model> for SyncRun {
     fn from(r: sync_runs::Model) -> Self {
         Self {
             id: r.id,
-            trigger: r.trigger,
+            // `sync/` writes only these values.
+            trigger: match r.trigger.as_str() {
+                "schedule" => SyncRunTrigger::Schedule,
+                "startup" => SyncRunTrigger::Startup,
+                _ => SyncRunTrigger::Manual,
+            },
             scheduled_for: r.scheduled_for,
-            status: r.status,
+            status: match r.status.as_str() {
+                "running" => SyncRunStatus::Running,
+                "succeeded" => SyncRunStatus::Succeeded,
+                _ => SyncRunStatus::Failed,
+            },
             started_at: r.started_at,
             finished_at: r.finished_at,
             pages: r.pages,
@@ -64,15 +125,11 @@ impl From<sync_runs::Model> for SyncRun {
     }
 }
 
-#[derive(Object, Debug)]
-pub struct SyncRunList {
-    pub items: Vec<SyncRun>,
-    pub total: u64,
-    pub page: u64,
-    pub per_page: u64,
-}
+list_type!(SyncRunList, SyncRun, "A page of sync runs, newest first.");
 
+/// The sync schedule and what it runs against.
 #[derive(Object, Debug)]
+#[oai(example)]
 pub struct SyncSchedule {
     /// Whether the schedule runs (`KEYWARD_SYNC_ENABLED`); manual runs work either way.
     pub enabled: bool,
@@ -81,16 +138,35 @@ pub struct SyncSchedule {
     /// IANA time zone the expression is read in.
     pub timezone: String,
     /// The next scheduled run; null when the schedule is off or there is no directory provider.
+    #[oai(nullable)]
     pub next_run_at: Option<DateTime<Utc>>,
     /// `keycloak` or `authentik`; null for a generic provider or without login settings.
+    #[oai(nullable)]
     pub provider: Option<String>,
+}
+
+impl Example for SyncSchedule {
+    fn example() -> Self {
+        Self {
+            enabled: true,
+            cron: "0 0 3 * * *".into(),
+            timezone: "Europe/Berlin".into(),
+            next_run_at: Some(example_time()),
+            provider: Some("keycloak".into()),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
 pub enum RunStarted {
     /// The run has started; follow it at `Location`.
     #[oai(status = 202)]
-    Accepted(Json<SyncRun>, #[oai(header = "Location")] String),
+    Accepted(
+        Json<SyncRun>,
+        /// The run's URL, to follow it.
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Sync")]

@@ -15,7 +15,7 @@ use validator::Validate;
 use crate::{
     audit::{self, Event},
     auth::sessions,
-    error::{ApiError, FieldError},
+    error::ApiError,
     http::{
         ApiTags,
         admin_types::{AuditEvent, AuditEventList, User, UserList},
@@ -24,13 +24,14 @@ use crate::{
         client_ip::origin_of,
         pagination,
     },
-    rbac::{store, valid_role_name},
+    rbac::{ADMIN_ROLE, seed::is_bootstrap_admin, store},
     state::AppState,
     users::{self, UserFilter},
 };
 
 pub struct UsersApi;
 
+/// A user's new status.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateUser {
@@ -38,11 +39,12 @@ pub struct UpdateUser {
     pub active: bool,
 }
 
+/// A user's manually granted roles, all of them.
 #[derive(Object, Validate, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct SetRoles {
     /// The complete new set of manually granted role names. Roles mapped from provider groups are kept.
-    #[oai(validator(max_items = 200))]
+    #[oai(validator(max_items = 200, pattern = "^[a-z][a-z0-9_-]{1,63}$"))]
     pub roles: Vec<String>,
 }
 
@@ -58,6 +60,24 @@ async fn find_user(app: &AppState, id: Uuid) -> Result<user_rows::Model, ApiErro
         .one(&app.db)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
+}
+
+/// `KEYWARD_BOOTSTRAP_ADMINS` belong to the operator, and the API cannot undo them: the grant of `admin` comes
+/// back at the next login anyway, and refusing to deactivate them or end their sessions means no API client,
+/// however careless, locks the operator's own admin out.
+fn refuse_for_bootstrap_admin(
+    app: &AppState,
+    user: &user_rows::Model,
+    change: &str,
+) -> Result<(), ApiError> {
+    if is_bootstrap_admin(&app.auth.bootstrap_admins, user) {
+        return Err(ApiError::conflict(format!(
+            "{} is a bootstrap admin (KEYWARD_BOOTSTRAP_ADMINS), whom the API does not {change}: \
+             take them out of that setting first",
+            users::label(user)
+        )));
+    }
+    Ok(())
 }
 
 async fn view(app: &AppState, user: &user_rows::Model) -> Result<User, ApiError> {
@@ -78,8 +98,12 @@ impl UsersApi {
         &self,
         app: Data<&AppState>,
         auth: Authenticated,
-        #[oai(validator(max_length = 320))] email: Query<Option<String>>,
+        /// Only users whose email contains this, case-insensitive.
+        #[oai(validator(max_length = 320))]
+        email: Query<Option<String>>,
+        /// Only users holding the role of this name (none when there is no such role).
         role: Query<Option<String>>,
+        /// Only active (true) or inactive (false) users.
         active: Query<Option<bool>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u64>,
@@ -146,8 +170,8 @@ impl UsersApi {
         Ok(Json(view(&app, &user).await?))
     }
 
-    /// Deactivates or reactivates a user. Deactivation ends their sessions; the last active admin cannot be
-    /// deactivated (409). Needs `users:write`.
+    /// Deactivates or reactivates a user. Deactivation ends their sessions; the last active admin and the
+    /// bootstrap admins (`KEYWARD_BOOTSTRAP_ADMINS`) cannot be deactivated (409). Needs `users:write`.
     #[oai(path = "/users/:id", method = "patch", operation_id = "updateUser")]
     async fn update_user(
         &self,
@@ -160,6 +184,9 @@ impl UsersApi {
         let actor = auth.require("users:write")?;
         let user = find_user(&app, id.0).await?;
         let active = body.0.active;
+        if !active {
+            refuse_for_bootstrap_admin(&app, &user, "deactivate")?;
+        }
         let target = users::label(&user);
         let txn = app.db.begin().await?;
         if !active {
@@ -184,7 +211,8 @@ impl UsersApi {
     }
 
     /// Ends every session of the user ("log out everywhere") and revokes the Keyward API tokens issued to them
-    /// so far (refused with 401 from then on; on other instances within about 2 s). Needs `users:write`.
+    /// so far (refused with 401 from then on; on other instances within about 2 s). Refused for bootstrap admins
+    /// (`KEYWARD_BOOTSTRAP_ADMINS`, 409). Needs `users:write`.
     #[oai(
         path = "/users/:id/sessions",
         method = "delete",
@@ -199,6 +227,7 @@ impl UsersApi {
     ) -> Result<SessionsEnded, ApiError> {
         let actor = auth.require("users:write")?;
         let user = find_user(&app, id.0).await?;
+        refuse_for_bootstrap_admin(&app, &user, "log out")?;
         let txn = app.db.begin().await?;
         let ended = sessions::delete_for_user(&txn, user.id).await?;
         users::revoke_api_tokens(&txn, user.id).await?;
@@ -217,7 +246,8 @@ impl UsersApi {
     }
 
     /// Replaces the user's manually granted roles. Granting a role whose permissions you do not all hold is
-    /// refused (403); taking `admin` from the last admin is refused (409). Needs `users:write`.
+    /// refused (403); taking `admin` from the last admin or from a bootstrap admin (`KEYWARD_BOOTSTRAP_ADMINS`)
+    /// is refused (409). Needs `users:write`.
     #[oai(
         path = "/users/:id/roles",
         method = "put",
@@ -232,20 +262,10 @@ impl UsersApi {
         body: JsonBody<SetRoles>,
     ) -> Result<Json<User>, ApiError> {
         let actor = auth.require("users:write")?;
-        let errors: Vec<FieldError> = body
-            .0
-            .roles
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| !valid_role_name(r))
-            .map(|(i, r)| {
-                FieldError::new(format!("roles[{i}]"), format!("{r:?} is not a role name"))
-            })
-            .collect();
-        if !errors.is_empty() {
-            return Err(ApiError::validation(errors));
-        }
         let user = find_user(&app, id.0).await?;
+        if !body.0.roles.iter().any(|r| r == ADMIN_ROLE) {
+            refuse_for_bootstrap_admin(&app, &user, "take `admin` from")?;
+        }
         store::set_manual_roles(
             &app.db,
             Some(actor.user.id),
@@ -278,9 +298,14 @@ impl UsersApi {
         &self,
         app: Data<&AppState>,
         auth: Authenticated,
+        /// Only events of this acting user.
         user_id: Query<Option<Uuid>>,
-        #[oai(name = "type", validator(max_length = 64))] kind: Query<Option<String>>,
+        /// Only events of this type (`login`, `role.created`, ...).
+        #[oai(name = "type", validator(max_length = 64))]
+        kind: Query<Option<String>>,
+        /// Only events at or after this time (RFC 3339).
         from: Query<Option<DateTime<Utc>>>,
+        /// Only events before this time (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u64>,

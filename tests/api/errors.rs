@@ -1,4 +1,10 @@
-use crate::helpers::{problem, spawn_app};
+use serde_json::json;
+
+use crate::{
+    helpers::{problem, spawn_app},
+    idp::Layout,
+    rbac::{call, with_admin},
+};
 
 #[tokio::test]
 async fn unknown_paths_get_a_404_problem() {
@@ -262,4 +268,56 @@ async fn token_refusals_are_explained_in_words_not_library_debug_text() {
         }
         assert!(detail.starts_with("the token"), "{what}: {detail}");
     }
+}
+
+/// The `field` of every error in a problem, in order.
+fn fields(problem: &serde_json::Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_failing_field_is_reported_at_once_and_parameters_by_their_names() {
+    let (app, _idp, admin) = with_admin(Layout::Keycloak, &[]).await;
+    let body = json!({"name": "Bad", "idp_group": "", "description": 5, "extra": true,
+        "permissions": ["users:read", "nope"]});
+    let p = problem(call(&app, Some(&admin), "POST", "/api/v1/roles", Some(body)).await).await;
+    assert_eq!(p["type"], "urn:keyward:problem:validation-failed");
+    assert_eq!(
+        fields(&p),
+        [
+            "extra",
+            "name",
+            "description",
+            "idp_group",
+            "permissions[1]"
+        ],
+        "{p}"
+    );
+
+    for (method, path, body) in [
+        ("GET", "/api/v1/roles/not-a-uuid", None),
+        (
+            "PUT",
+            "/api/v1/users/not-a-uuid/roles",
+            Some(json!({"roles": []})),
+        ),
+    ] {
+        let p = problem(call(&app, Some(&admin), method, path, body).await).await;
+        assert_eq!(p["type"], "urn:keyward:problem:validation-failed", "{path}");
+        assert_eq!(fields(&p), ["id"], "{path}: {p}");
+        assert!(!p["detail"].as_str().unwrap().contains("param0"), "{p}");
+    }
+    let long = "x".repeat(321);
+    let query = format!("/api/v1/users?page=0&per_page=0&active=maybe&email={long}");
+    let p = problem(call(&app, Some(&admin), "GET", &query, None).await).await;
+    assert_eq!(fields(&p), ["email", "active", "page", "per_page"], "{p}");
+    let query = "/api/v1/audit-events?user_id=me&from=yesterday&per_page=20";
+    let p = problem(call(&app, Some(&admin), "GET", query, None).await).await;
+    assert_eq!(fields(&p), ["user_id", "from"], "{p}");
+    assert_eq!(p["errors"][0]["message"], "must be a UUID", "{p}");
 }

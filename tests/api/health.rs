@@ -56,7 +56,13 @@ async fn spec_and_docs_are_served() {
     assert!(spec["paths"]["/healthz"]["get"].is_object());
     let docs = app.get("/docs").await;
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.unwrap().contains("swagger"));
+    let docs = docs.text().await.unwrap();
+    assert!(docs.contains("swagger"));
+    // The page shows the finished spec, as /openapi.json serves it.
+    assert!(
+        docs.contains("CsrfHeader")
+            && spec["components"]["securitySchemes"]["CsrfHeader"].is_object()
+    );
 }
 
 #[tokio::test]
@@ -138,11 +144,11 @@ async fn a_rate_limited_request_is_counted_under_its_route() {
     ])
     .await;
     for expected in [200, 200, 429] {
-        assert_eq!(app.get("/healthz").await.status(), expected);
+        assert_eq!(app.get("/openapi.json").await.status(), expected);
     }
     assert_eq!(app.get("/no/such/path").await.status(), 429);
     assert_eq!(
-        requests_total(&app, "GET", "/healthz", 429).as_deref(),
+        requests_total(&app, "GET", "/openapi.json", 429).as_deref(),
         Some("1")
     );
     assert_eq!(

@@ -1107,7 +1107,7 @@ async fn the_auth_endpoints_are_in_the_spec() {
     let me = &spec["paths"]["/api/v1/me"]["get"];
     assert_eq!(
         me["security"],
-        json!([{"SessionCookie": []}, {"BearerToken": []}])
+        json!([{"SessionCookie": [], "CsrfHeader": []}, {"BearerToken": []}])
     );
 }
 

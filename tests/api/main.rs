@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bad_input;
+mod bootstrap_admin;
 mod cli;
 mod console;
 mod cors;
@@ -18,4 +19,5 @@ mod rate_limit;
 mod rbac;
 mod roles_cli;
 mod security_headers;
+mod spec;
 mod sync;

@@ -10,12 +10,12 @@ async fn after_the_burst_requests_get_429_with_retry_after_and_cors_headers() {
         ("KEYWARD_CORS_ORIGINS", SPA),
     ])
     .await;
-    // Every path counts: known, unknown and the spec.
-    for path in ["/healthz", "/no/such/path", "/openapi.json"] {
+    // Every path but the probes counts: known, unknown and the spec.
+    for path in ["/api/v1/me", "/no/such/path", "/openapi.json"] {
         let resp = app.get_from(path, SPA).await;
         assert_ne!(resp.status(), 429, "{path} within the burst");
     }
-    let resp = app.get_from("/healthz", SPA).await;
+    let resp = app.get_from("/api/v1/me", SPA).await;
     assert_eq!(resp.status(), 429);
     let retry_after: u64 = resp.headers()["retry-after"]
         .to_str()
@@ -46,12 +46,12 @@ async fn preflights_are_not_counted() {
     ])
     .await;
     for _ in 0..5 {
-        let resp = app.preflight("/healthz", SPA, "GET", None).await;
+        let resp = app.preflight("/openapi.json", SPA, "GET", None).await;
         assert!(resp.status().is_success());
     }
-    assert_eq!(app.get("/healthz").await.status(), 200);
-    assert_eq!(app.get("/healthz").await.status(), 200);
-    assert_eq!(app.get("/healthz").await.status(), 429);
+    assert_eq!(app.get("/openapi.json").await.status(), 200);
+    assert_eq!(app.get("/openapi.json").await.status(), 200);
+    assert_eq!(app.get("/openapi.json").await.status(), 429);
 }
 
 #[tokio::test]
@@ -79,7 +79,7 @@ async fn x_forwarded_for_from_a_trusted_proxy_names_the_client() {
     // The same forwarded client is limited like any other.
     let again: Vec<u16> = futures_util::future::join_all((0..3).map(|_| async {
         app.client
-            .get(app.url("/healthz"))
+            .get(app.url("/openapi.json"))
             .header("X-Forwarded-For", "198.51.100.1")
             .send()
             .await
@@ -97,7 +97,7 @@ async fn send_as_many_clients(app: &crate::helpers::TestApp, n: usize) -> Vec<u1
     for i in 0..n {
         let resp = app
             .client
-            .get(app.url("/healthz"))
+            .get(app.url("/openapi.json"))
             .header("X-Forwarded-For", format!("198.51.100.{i}"))
             .send()
             .await
@@ -115,6 +115,24 @@ async fn zero_per_minute_turns_limiting_off() {
     ])
     .await;
     for _ in 0..20 {
-        assert_eq!(app.get("/healthz").await.status(), 200);
+        assert_eq!(app.get("/openapi.json").await.status(), 200);
     }
+}
+
+#[tokio::test]
+async fn probes_are_never_rate_limited_nor_spend_the_budget() {
+    let app = spawn_app_with(&[
+        ("KEYWARD_RATE_LIMIT_PER_MINUTE", "60"),
+        ("KEYWARD_RATE_LIMIT_BURST", "2"),
+    ])
+    .await;
+    // A load balancer probing every 300 ms for a while, well past the burst.
+    for _ in 0..20 {
+        assert_eq!(app.get("/healthz").await.status(), 200);
+        assert_eq!(app.get("/readyz").await.status(), 200);
+    }
+    // The client's budget is untouched: its whole burst is left for other paths.
+    assert_eq!(app.get("/openapi.json").await.status(), 200);
+    assert_eq!(app.get("/openapi.json").await.status(), 200);
+    assert_eq!(app.get("/openapi.json").await.status(), 429);
 }

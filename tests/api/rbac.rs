@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::{
+    bootstrap_admin::without_bootstrap_admins,
     helpers::{
         TestApp, TestDb, header, problem, spawn_app_with_idp_on, spawn_sibling,
         spawn_three_on_fresh_db,
@@ -639,7 +640,7 @@ async fn nobody_can_hand_out_what_they_do_not_hold() {
 
 #[tokio::test]
 async fn built_ins_and_the_last_admin_are_protected() {
-    let (app, _idp, admin) = with_admin(Layout::Authentik, &[]).await;
+    let (app, idp, admin) = with_admin(Layout::Authentik, &[]).await;
     for name in ["admin", "user"] {
         let id = role_id(&app, &admin, name).await;
         let resp = call(
@@ -687,6 +688,9 @@ async fn built_ins_and_the_last_admin_are_protected() {
     .await;
     assert_eq!(problem(resp).await["status"], 409);
 
+    // A bootstrap admin is refused for that reason alone: see the last admin where she is not one.
+    let bootstrapped = app;
+    let app = without_bootstrap_admins(&bootstrapped, &idp).await;
     let alice_id = user_id(&app, &admin, "alice@example.com").await;
     let resp = call(
         &app,
@@ -716,7 +720,7 @@ async fn built_ins_and_the_last_admin_are_protected() {
     assert!(me["roles"].as_array().unwrap().contains(&json!("admin")));
 
     // With a second admin, the first may step down.
-    let _zoe = token_for(&app, "zoe").await;
+    let _zoe = token_for(&bootstrapped, "zoe").await;
     let zoe_id = user_id(&app, &admin, "zoe.angstrom@example.com").await;
     json_of(
         call(
@@ -1424,11 +1428,12 @@ async fn the_last_admin_keeps_a_provider_mapped_admin_grant_when_leaving_the_gro
         me["roles"].as_array().unwrap().contains(&json!("admin")),
         "{me}"
     );
-    // alice steps down; bob, an admin only through the provider, is now the last one.
+    // alice steps down (where she is no bootstrap admin); bob, an admin only through the provider, is now
+    // the last one.
     let alice_id = user_id(&app, &alice, "alice@example.com").await;
     json_of(
         call(
-            &app,
+            &without_bootstrap_admins(&app, &idp).await,
             Some(&alice),
             "PUT",
             &format!("/api/v1/users/{alice_id}/roles"),
@@ -1453,7 +1458,7 @@ async fn the_last_admin_keeps_a_provider_mapped_admin_grant_when_leaving_the_gro
 
 #[tokio::test]
 async fn racing_writes_end_in_conflicts_not_errors_and_leave_an_admin() {
-    let (app, _idp, alice) = with_admin(Layout::Keycloak, &[]).await;
+    let (app, idp, alice) = with_admin(Layout::Keycloak, &[]).await;
     for (path, name) in [
         ("/api/v1/roles", "twin"),
         ("/api/v1/permissions", "twin:perm"),
@@ -1499,6 +1504,8 @@ async fn racing_writes_end_in_conflicts_not_errors_and_leave_an_admin() {
         200,
     )
     .await;
+    // Neither may be a bootstrap admin, whom the API refuses to deactivate anyway.
+    let app = without_bootstrap_admins(&app, &idp).await;
     let off = json!({"active": false});
     let (zoe_path, alice_path) = (
         format!("/api/v1/users/{zoe_id}"),

@@ -4,139 +4,6 @@
  */
 
 export interface paths {
-    "/healthz": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Liveness: the process is up and serving requests. */
-        get: operations["healthz"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/readyz": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Readiness: the database answers. 503 while it does not, so load balancers stop sending traffic. */
-        get: operations["readyz"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/auth/login": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Starts a login: redirects the browser to the OpenID provider (Authorization Code + PKCE).
-         * @description `return_to` (default `/`) is where the browser lands afterwards: a path on Keyward's origin or a URL on
-         *     an origin in `KEYWARD_ALLOWED_RETURN_ORIGINS`. Navigate to this URL; do not fetch it.
-         */
-        get: operations["login"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/auth/callback": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Where the provider sends the browser back. Completes the login, sets the session cookie and redirects
-         *     to `return_to`.
-         * @description When the provider refused (e.g. `error=access_denied`) or the account is deactivated, the redirect to
-         *     `return_to` carries `error` and `error_description`. A state that is unknown, already used, expired or
-         *     from another browser answers 400 `login-failed`.
-         */
-        get: operations["loginCallback"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/auth/session": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Whether the browser has a live session, and whose. Needs no `X-CSRF` header and never answers 401. */
-        get: operations["getSession"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/auth/logout": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Ends the session and clears its cookie. Answers the provider's logout URL: navigate there to end the
-         *     provider's session too. Needs the session cookie (and `X-CSRF: 1`); a session that already ended is
-         *     logged out all the same.
-         */
-        post: operations["logout"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/auth/token": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Issues a short-lived Keyward API token for the session's user. Needs the session cookie (and `X-CSRF: 1`). */
-        post: operations["issueToken"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/.well-known/jwks.json": {
         parameters: {
             query?: never;
@@ -146,6 +13,26 @@ export interface paths {
         };
         /** The public keys Keyward signs API tokens with (JWKS, RFC 7517). */
         get: operations["getJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit log, newest first, filtered by acting user, event type and time (`from` inclusive, `to`
+         *     exclusive, RFC 3339). Needs `audit:read`.
+         */
+        get: operations["listAuditEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -166,6 +53,44 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists permissions. Needs `roles:read`. */
+        get: operations["listPermissions"];
+        put?: never;
+        /** Creates an application permission such as `invoices:approve`. Needs `roles:write`. */
+        post: operations["createPermission"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/permissions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a permission (and takes it from every role). Built-in permissions cannot be deleted (409).
+         *     Needs `roles:write`.
+         */
+        delete: operations["deletePermission"];
         options?: never;
         head?: never;
         patch?: never;
@@ -228,145 +153,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/permissions": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Lists permissions. Needs `roles:read`. */
-        get: operations["listPermissions"];
-        put?: never;
-        /** Creates an application permission such as `invoices:approve`. Needs `roles:write`. */
-        post: operations["createPermission"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/permissions/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        /**
-         * Deletes a permission (and takes it from every role). Built-in permissions cannot be deleted (409).
-         *     Needs `roles:write`.
-         */
-        delete: operations["deletePermission"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/users": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Lists users, oldest first, filtered by email (substring, case-insensitive), role name or status.
-         *     Needs `users:read`.
-         */
-        get: operations["listUsers"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/users/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** One user. Needs `users:read`. */
-        get: operations["getUser"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        /**
-         * Deactivates or reactivates a user. Deactivation ends their sessions; the last active admin cannot be
-         *     deactivated (409). Needs `users:write`.
-         */
-        patch: operations["updateUser"];
-        trace?: never;
-    };
-    "/api/v1/users/{id}/sessions": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        /**
-         * Ends every session of the user ("log out everywhere") and revokes the Keyward API tokens issued to them
-         *     so far (refused with 401 from then on; on other instances within about 2 s). Needs `users:write`.
-         */
-        delete: operations["endUserSessions"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/users/{id}/roles": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        /**
-         * Replaces the user's manually granted roles. Granting a role whose permissions you do not all hold is
-         *     refused (403); taking `admin` from the last admin is refused (409). Needs `users:write`.
-         */
-        put: operations["setUserRoles"];
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/audit-events": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The audit log, newest first, filtered by acting user, event type and time (`from` inclusive, `to`
-         *     exclusive, RFC 3339). Needs `audit:read`.
-         */
-        get: operations["listAuditEvents"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/sync/runs": {
         parameters: {
             query?: never;
@@ -422,74 +208,359 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists users, oldest first, filtered by email (substring, case-insensitive), role name or status.
+         *     Needs `users:read`.
+         */
+        get: operations["listUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One user. Needs `users:read`. */
+        get: operations["getUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Deactivates or reactivates a user. Deactivation ends their sessions; the last active admin and the
+         *     bootstrap admins (`KEYWARD_BOOTSTRAP_ADMINS`) cannot be deactivated (409). Needs `users:write`.
+         */
+        patch: operations["updateUser"];
+        trace?: never;
+    };
+    "/api/v1/users/{id}/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replaces the user's manually granted roles. Granting a role whose permissions you do not all hold is
+         *     refused (403); taking `admin` from the last admin or from a bootstrap admin (`KEYWARD_BOOTSTRAP_ADMINS`)
+         *     is refused (409). Needs `users:write`.
+         */
+        put: operations["setUserRoles"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Ends every session of the user ("log out everywhere") and revokes the Keyward API tokens issued to them
+         *     so far (refused with 401 from then on; on other instances within about 2 s). Refused for bootstrap admins
+         *     (`KEYWARD_BOOTSTRAP_ADMINS`, 409). Needs `users:write`.
+         */
+        delete: operations["endUserSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the provider sends the browser back. Completes the login, sets the session cookie and redirects
+         *     to `return_to`.
+         * @description When the provider refused (e.g. `error=access_denied`) or the account is deactivated, the redirect to
+         *     `return_to` carries `error` and `error_description`. A state that is unknown, already used, expired or
+         *     from another browser answers 400 `login-failed`.
+         */
+        get: operations["loginCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Starts a login: redirects the browser to the OpenID provider (Authorization Code + PKCE).
+         * @description `return_to` (default `/`) is where the browser lands afterwards: a path on Keyward's origin or a URL on
+         *     an origin in `KEYWARD_ALLOWED_RETURN_ORIGINS`. Navigate to this URL; do not fetch it.
+         */
+        get: operations["login"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ends the session and clears its cookie. Answers the provider's logout URL: navigate there to end the
+         *     provider's session too. Needs the session cookie (and `X-CSRF: 1`); a session that already ended is
+         *     logged out all the same.
+         */
+        post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether the browser has a live session, and whose. Needs no `X-CSRF` header and never answers 401. */
+        get: operations["getSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Issues a short-lived Keyward API token for the session's user. Needs the session cookie (and `X-CSRF: 1`). */
+        post: operations["issueToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness: the process is up and serving requests. */
+        get: operations["healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness: the database answers. 503 while it does not, so load balancers stop sending traffic. */
+        get: operations["readyz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** AuditEvent */
+        /**
+         * AuditEvent
+         * @description One entry of the audit log: who did what to what, from where, and whether it worked.
+         * @example {
+         *       "detail": null,
+         *       "id": "01937c2e-5a10-7000-8000-000000000004",
+         *       "ip": "203.0.113.7",
+         *       "occurred_at": "2026-11-30T09:15:00+00:00",
+         *       "outcome": "success",
+         *       "target": "auditor",
+         *       "type": "role.created",
+         *       "user_agent": "Mozilla/5.0",
+         *       "user_id": "01937c2e-5a10-7000-8000-000000000003"
+         *     }
+         */
         AuditEvent: {
-            /** Format: uuid */
-            id: string;
-            /** Format: date-time */
-            occurred_at: string;
-            /** @description What happened: `login`, `logout`, `token.issued`, `role.created`, `user.roles_set`, ... */
-            type: string;
-            /** @description `success` or `failure`. */
-            outcome: string;
+            /** @description More about it, in words (a failure's reason, the roles set); null when there is nothing to add. */
+            detail?: string | null;
             /**
              * Format: uuid
-             * @description The acting user, when known.
+             * @description Keyward's id for the event.
              */
-            user_id?: string;
-            /** @description What the event was about, by name. */
-            target?: string;
-            ip?: string;
-            user_agent?: string;
-            detail?: string;
+            id: string;
+            /** @description The client address; null when the event did not come from a request. */
+            ip?: string | null;
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
+            occurred_at: string;
+            /** @description Whether it worked. */
+            outcome: components["schemas"]["AuditOutcome"] & unknown;
+            /** @description What the event was about, by name; null when it was about nothing in particular. */
+            target?: string | null;
+            /** @description What happened: `login`, `logout`, `token.issued`, `role.created`, `user.roles_set`, ... */
+            type: string;
+            /** @description The client's `User-Agent`; null when it sent none or the event did not come from a request. */
+            user_agent?: string | null;
+            /**
+             * Format: uuid
+             * @description The acting user; null when unknown (a failed login) or not a user (the CLI, the sync).
+             */
+            user_id?: string | null;
         };
         /**
          * AuditEventList
          * @description A page of audit events, newest first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "detail": null,
+         *           "id": "01937c2e-5a10-7000-8000-000000000004",
+         *           "ip": "203.0.113.7",
+         *           "occurred_at": "2026-11-30T09:15:00+00:00",
+         *           "outcome": "success",
+         *           "target": "auditor",
+         *           "type": "role.created",
+         *           "user_agent": "Mozilla/5.0",
+         *           "user_id": "01937c2e-5a10-7000-8000-000000000003"
+         *         }
+         *       ],
+         *       "page": 1,
+         *       "per_page": 50,
+         *       "total": 1
+         *     }
          */
         AuditEventList: {
+            /** @description The items of this page. */
             items: components["schemas"]["AuditEvent"][];
+            /**
+             * Format: uint64
+             * @description The page number, from 1.
+             */
+            page: number;
+            /**
+             * Format: uint64
+             * @description At most this many items per page.
+             */
+            per_page: number;
             /**
              * Format: uint64
              * @description How many items match, over all pages.
              */
             total: number;
-            /**
-             * Format: uint64
-             * @description From 1.
-             */
-            page: number;
-            /** Format: uint64 */
-            per_page: number;
         };
-        /** CreatePermission */
+        /**
+         * @description Whether what an audit event records succeeded.
+         * @enum {string}
+         */
+        AuditOutcome: "success" | "failure";
+        /**
+         * CreatePermission
+         * @description A new application permission.
+         */
         CreatePermission: {
+            /** @description What the permission allows; empty when absent or null. */
+            description?: string | null;
             /** @description `resource:action`, e.g. `invoices:approve`. */
             name: string;
-            description?: string;
         };
-        /** CreateRole */
+        /**
+         * CreateRole
+         * @description A new role.
+         */
         CreateRole: {
+            /** @description What the role is for; empty when absent or null. */
+            description?: string | null;
+            /** @description Members of this provider group (or Keycloak realm role) hold the role; none when absent or null. */
+            idp_group?: string | null;
+            /** @description Grant the role to every user at first login; false when absent or null. */
+            is_default?: boolean | null;
+            /** @description Unique; lowercase letters, digits, `_` and `-`. */
             name: string;
-            description?: string;
-            is_default?: boolean;
-            idp_group?: string;
-            /** @description Permission names the role starts with. */
-            permissions?: string[];
+            /** @description Permission names (`resource:action`) the role starts with; none when absent or null. */
+            permissions?: string[] | null;
         };
         /**
          * FieldError
          * @description One field that broke a rule. `field` is a JSON pointer-like dotted path, or the parameter name.
          */
         FieldError: {
+            /** @description The body field (`name`, `permissions[2]`) or the parameter (`id`, `per_page`). */
             field: string;
+            /** @description The rule it breaks, in words. */
             message: string;
         };
-        /** HealthStatus */
+        /**
+         * HealthStatus
+         * @description A probe's answer.
+         * @example {
+         *       "status": "ok"
+         *     }
+         */
         HealthStatus: {
             /** @description Always `ok` when the response is 200. */
             status: string;
@@ -499,242 +570,501 @@ export interface components {
          * @description A public key (Ed25519, RFC 8037).
          */
         Jwk: {
-            kty: string;
-            crv: string;
-            x: string;
-            kid: string;
+            /** @description Algorithm: `EdDSA`. */
             alg: string;
+            /** @description Curve: `Ed25519`. */
+            crv: string;
+            /** @description The key's id, named in the `kid` header of the tokens it signs. */
+            kid: string;
+            /** @description Key type: `OKP`. */
+            kty: string;
+            /** @description Use: `sig`. */
             use: string;
+            /** @description The public key, base64url. */
+            x: string;
         };
-        /** JwkSet */
+        /**
+         * JwkSet
+         * @description The public keys Keyward signs API tokens with (RFC 7517).
+         * @example {
+         *       "keys": [
+         *         {
+         *           "alg": "EdDSA",
+         *           "crv": "Ed25519",
+         *           "kid": "2026-11-30-1",
+         *           "kty": "OKP",
+         *           "use": "sig",
+         *           "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+         *         }
+         *       ]
+         *     }
+         */
         JwkSet: {
+            /** @description Every key a live token may be signed with. */
             keys: components["schemas"]["Jwk"][];
         };
-        /** LogoutResponse */
+        /**
+         * LogoutResponse
+         * @description The session has ended; where to end the provider's session too.
+         * @example {
+         *       "logout_url": "https://sso.example.com/realms/r/protocol/openid-connect/logout?id_token_hint=..."
+         *     }
+         */
         LogoutResponse: {
             /**
              * @description The provider's end-session URL (with `id_token_hint` and `post_logout_redirect_uri`): navigate the
              *     browser there to end the provider's session too. Null when the provider has no end-session endpoint.
              */
-            logout_url?: string;
+            logout_url?: string | null;
         };
         /**
          * Me
          * @description The current user with what they may do, for the SPA to shape its UI.
+         * @example {
+         *       "avatar_url": null,
+         *       "display_name": "Alice Example",
+         *       "email": "alice@example.com",
+         *       "email_verified": true,
+         *       "id": "01937c2e-5a10-7000-8000-000000000003",
+         *       "permissions": [
+         *         "invoices:approve"
+         *       ],
+         *       "roles": [
+         *         "user"
+         *       ],
+         *       "username": "alice"
+         *     }
          */
         Me: {
+            /** @description The provider's picture, else a Gravatar URL for the email; null without either. */
+            avatar_url?: string | null;
+            /** @description The name to show; null when the provider has none. */
+            display_name?: string | null;
+            /** @description The email address from the provider; null when it has none. */
+            email?: string | null;
+            /** @description Whether the provider verified the email address. */
+            email_verified: boolean;
             /**
              * Format: uuid
              * @description Keyward's id for the user (stable across provider changes of email or username).
              */
             id: string;
-            email?: string;
-            email_verified: boolean;
-            display_name?: string;
-            username?: string;
-            /** @description The provider's picture, else a Gravatar URL for the email; null without either. */
-            avatar_url?: string;
-            /** @description Role names. */
-            roles: string[];
             /** @description Permission names (`resource:action`) the roles add up to. */
             permissions: string[];
+            /** @description Role names. */
+            roles: string[];
+            /** @description The login name at the provider; null when it has none. */
+            username?: string | null;
         };
-        /** Permission */
+        /**
+         * Permission
+         * @description A permission: `resource:action`, checked by Keyward's operations (built in) or by your application.
+         * @example {
+         *       "built_in": false,
+         *       "created_at": "2026-11-30T09:15:00+00:00",
+         *       "description": "Approves invoices",
+         *       "id": "01937c2e-5a10-7000-8000-000000000002",
+         *       "name": "invoices:approve"
+         *     }
+         */
         Permission: {
-            /** Format: uuid */
+            /** @description Keyward's own permissions (`roles:write`, ...): cannot be deleted. */
+            built_in: boolean;
+            /**
+             * Format: date-time
+             * @description When the permission was created.
+             */
+            created_at: string;
+            /** @description What the permission allows (may be empty). */
+            description: string;
+            /**
+             * Format: uuid
+             * @description Keyward's id for the permission.
+             */
             id: string;
             /** @description `resource:action` */
             name: string;
-            description: string;
-            built_in: boolean;
-            /** Format: date-time */
-            created_at: string;
         };
         /**
          * PermissionList
          * @description A page of permissions.
+         * @example {
+         *       "items": [
+         *         {
+         *           "built_in": false,
+         *           "created_at": "2026-11-30T09:15:00+00:00",
+         *           "description": "Approves invoices",
+         *           "id": "01937c2e-5a10-7000-8000-000000000002",
+         *           "name": "invoices:approve"
+         *         }
+         *       ],
+         *       "page": 1,
+         *       "per_page": 50,
+         *       "total": 1
+         *     }
          */
         PermissionList: {
+            /** @description The items of this page. */
             items: components["schemas"]["Permission"][];
+            /**
+             * Format: uint64
+             * @description The page number, from 1.
+             */
+            page: number;
+            /**
+             * Format: uint64
+             * @description At most this many items per page.
+             */
+            per_page: number;
             /**
              * Format: uint64
              * @description How many items match, over all pages.
              */
             total: number;
-            /**
-             * Format: uint64
-             * @description From 1.
-             */
-            page: number;
-            /** Format: uint64 */
-            per_page: number;
         };
         /**
          * Problem
          * @description An RFC 9457 problem document.
          */
         Problem: {
-            /** @description A stable URI naming the kind of problem (`urn:keyward:problem:*`). */
-            type: string;
-            title: string;
-            /** Format: uint16 */
-            status: number;
+            /** @description What went wrong this time, in words. */
             detail: string;
             /** @description Field-level errors, present for validation failures. */
             errors?: components["schemas"]["FieldError"][];
+            /**
+             * Format: uint16
+             * @description The HTTP status of the response.
+             */
+            status: number;
+            /** @description The kind of problem for people; the same for every problem of a `type`. */
+            title: string;
+            /**
+             * @description A stable URI naming the kind of problem (`urn:keyward:problem:*`).
+             * @enum {string}
+             */
+            type: "urn:keyward:problem:validation-failed" | "urn:keyward:problem:malformed-request" | "urn:keyward:problem:login-failed" | "urn:keyward:problem:unauthorized" | "urn:keyward:problem:forbidden" | "urn:keyward:problem:not-found" | "urn:keyward:problem:method-not-allowed" | "urn:keyward:problem:conflict" | "urn:keyward:problem:payload-too-large" | "urn:keyward:problem:unsupported-media-type" | "urn:keyward:problem:rate-limited" | "urn:keyward:problem:internal" | "urn:keyward:problem:service-unavailable";
         };
-        /** Role */
+        /**
+         * Role
+         * @description A role: a named set of permissions, granted to users by admins, at first login or by provider group.
+         * @example {
+         *       "built_in": false,
+         *       "created_at": "2026-11-30T09:15:00+00:00",
+         *       "description": "Reads the audit log",
+         *       "id": "01937c2e-5a10-7000-8000-000000000001",
+         *       "idp_group": "auditors",
+         *       "is_default": false,
+         *       "name": "auditor",
+         *       "permissions": [
+         *         "audit:read"
+         *       ],
+         *       "updated_at": "2026-11-30T09:15:00+00:00"
+         *     }
+         */
         Role: {
-            /** Format: uuid */
-            id: string;
-            name: string;
-            description: string;
-            /** @description Granted to every user at first login. */
-            is_default: boolean;
             /** @description `user` and `admin`: cannot be deleted or renamed. */
             built_in: boolean;
-            /** @description Members of this provider group (or Keycloak realm role) hold the role. */
-            idp_group?: string;
+            /**
+             * Format: date-time
+             * @description When the role was created.
+             */
+            created_at: string;
+            /** @description What the role is for (may be empty). */
+            description: string;
+            /**
+             * Format: uuid
+             * @description Keyward's id for the role.
+             */
+            id: string;
+            /** @description Members of this provider group (or Keycloak realm role) hold the role; null when no group is mapped. */
+            idp_group?: string | null;
+            /** @description Granted to every user at first login. */
+            is_default: boolean;
+            /** @description Unique; lowercase letters, digits, `_` and `-`. */
+            name: string;
             /** @description Permission names; `admin` holds every permission. */
             permissions: string[];
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the role last changed (name, description, flags, mapping or permissions).
+             */
             updated_at: string;
         };
         /**
          * RoleList
          * @description A page of roles.
+         * @example {
+         *       "items": [
+         *         {
+         *           "built_in": false,
+         *           "created_at": "2026-11-30T09:15:00+00:00",
+         *           "description": "Reads the audit log",
+         *           "id": "01937c2e-5a10-7000-8000-000000000001",
+         *           "idp_group": "auditors",
+         *           "is_default": false,
+         *           "name": "auditor",
+         *           "permissions": [
+         *             "audit:read"
+         *           ],
+         *           "updated_at": "2026-11-30T09:15:00+00:00"
+         *         }
+         *       ],
+         *       "page": 1,
+         *       "per_page": 50,
+         *       "total": 1
+         *     }
          */
         RoleList: {
+            /** @description The items of this page. */
             items: components["schemas"]["Role"][];
+            /**
+             * Format: uint64
+             * @description The page number, from 1.
+             */
+            page: number;
+            /**
+             * Format: uint64
+             * @description At most this many items per page.
+             */
+            per_page: number;
             /**
              * Format: uint64
              * @description How many items match, over all pages.
              */
             total: number;
-            /**
-             * Format: uint64
-             * @description From 1.
-             */
-            page: number;
-            /** Format: uint64 */
-            per_page: number;
         };
-        /** SessionInfo */
+        /**
+         * SessionInfo
+         * @description Whether the browser has a live session, and whose.
+         * @example {
+         *       "authenticated": true,
+         *       "expires_at": "2026-11-30T09:15:00+00:00",
+         *       "user": {
+         *         "avatar_url": null,
+         *         "display_name": "Alice Example",
+         *         "email": "alice@example.com",
+         *         "email_verified": true,
+         *         "id": "01937c2e-5a10-7000-8000-000000000003",
+         *         "username": "alice"
+         *       }
+         *     }
+         */
         SessionInfo: {
+            /** @description Whether the request carries a live session (or a valid bearer token). */
             authenticated: boolean;
-            /** @description The logged-in user, when `authenticated`. */
-            user?: components["schemas"]["UserProfile"] & unknown;
             /**
              * Format: date-time
              * @description When the session ends unless it is used before then (each use extends it).
              */
             expires_at?: string;
+            /** @description The logged-in user, when `authenticated`. */
+            user?: components["schemas"]["UserProfile"] & unknown;
         };
-        /** SetPermissions */
+        /**
+         * SetPermissions
+         * @description A role's permissions, all of them.
+         */
         SetPermissions: {
-            /** @description The complete new set of permission names. */
+            /** @description The complete new set of permission names (`resource:action`). */
             permissions: string[];
         };
-        /** SetRoles */
+        /**
+         * SetRoles
+         * @description A user's manually granted roles, all of them.
+         */
         SetRoles: {
             /** @description The complete new set of manually granted role names. Roles mapped from provider groups are kept. */
             roles: string[];
         };
-        /** SyncRun */
+        /**
+         * SyncRun
+         * @description One run of the user sync, with its progress so far.
+         * @example {
+         *       "created": 0,
+         *       "deactivated": 1,
+         *       "error": null,
+         *       "finished_at": "2026-11-30T09:15:02+00:00",
+         *       "id": "01937c2e-5a10-7000-8000-000000000005",
+         *       "pages": 3,
+         *       "scheduled_for": null,
+         *       "seen": 1200,
+         *       "started_at": "2026-11-30T09:15:00+00:00",
+         *       "status": "succeeded",
+         *       "trigger": "manual",
+         *       "updated": 4
+         *     }
+         */
         SyncRun: {
-            /** Format: uuid */
-            id: string;
-            /** @description `schedule`, `manual` or `startup`. */
-            trigger: string;
+            /**
+             * Format: int64
+             * @description Users created (with `KEYWARD_SYNC_CREATE_USERS=true`).
+             */
+            created: number;
+            /**
+             * Format: int64
+             * @description Users made inactive (disabled at or gone from the provider): only after a complete listing.
+             */
+            deactivated: number;
+            /** @description Why the run failed; null unless it did. */
+            error?: string | null;
             /**
              * Format: date-time
-             * @description For scheduled runs: the firing the run belongs to.
+             * @description When the run ended; null while it is running.
              */
-            scheduled_for?: string;
-            /** @description `running`, `succeeded` or `failed`. */
-            status: string;
-            /** Format: date-time */
-            started_at: string;
-            /** Format: date-time */
-            finished_at?: string;
+            finished_at?: string | null;
+            /**
+             * Format: uuid
+             * @description Keyward's id for the run.
+             */
+            id: string;
             /**
              * Format: int64
              * @description Pages read from the provider so far.
              */
             pages: number;
             /**
+             * Format: date-time
+             * @description For scheduled runs: the firing the run belongs to; null for other runs.
+             */
+            scheduled_for?: string | null;
+            /**
              * Format: int64
              * @description Users listed by the provider so far.
              */
             seen: number;
             /**
+             * Format: date-time
+             * @description When the run started.
+             */
+            started_at: string;
+            /** @description Where the run stands. */
+            status: components["schemas"]["SyncRunStatus"] & unknown;
+            /** @description What started the run. */
+            trigger: components["schemas"]["SyncRunTrigger"] & unknown;
+            /**
              * Format: int64
              * @description Users whose metadata changed (or who came back).
              */
             updated: number;
-            /**
-             * Format: int64
-             * @description Users made inactive (disabled at or gone from the provider): only after a complete listing.
-             */
-            deactivated: number;
-            /**
-             * Format: int64
-             * @description Users created (with `KEYWARD_SYNC_CREATE_USERS=true`).
-             */
-            created: number;
-            /** @description Why the run failed. */
-            error?: string;
         };
-        /** SyncRunList */
+        /**
+         * SyncRunList
+         * @description A page of sync runs, newest first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "created": 0,
+         *           "deactivated": 1,
+         *           "error": null,
+         *           "finished_at": "2026-11-30T09:15:02+00:00",
+         *           "id": "01937c2e-5a10-7000-8000-000000000005",
+         *           "pages": 3,
+         *           "scheduled_for": null,
+         *           "seen": 1200,
+         *           "started_at": "2026-11-30T09:15:00+00:00",
+         *           "status": "succeeded",
+         *           "trigger": "manual",
+         *           "updated": 4
+         *         }
+         *       ],
+         *       "page": 1,
+         *       "per_page": 50,
+         *       "total": 1
+         *     }
+         */
         SyncRunList: {
+            /** @description The items of this page. */
             items: components["schemas"]["SyncRun"][];
-            /** Format: uint64 */
-            total: number;
-            /** Format: uint64 */
+            /**
+             * Format: uint64
+             * @description The page number, from 1.
+             */
             page: number;
-            /** Format: uint64 */
+            /**
+             * Format: uint64
+             * @description At most this many items per page.
+             */
             per_page: number;
+            /**
+             * Format: uint64
+             * @description How many items match, over all pages.
+             */
+            total: number;
         };
-        /** SyncSchedule */
+        /**
+         * @description Where a sync run stands.
+         * @enum {string}
+         */
+        SyncRunStatus: "running" | "succeeded" | "failed";
+        /**
+         * @description What started a sync run.
+         * @enum {string}
+         */
+        SyncRunTrigger: "schedule" | "manual" | "startup";
+        /**
+         * SyncSchedule
+         * @description The sync schedule and what it runs against.
+         * @example {
+         *       "cron": "0 0 3 * * *",
+         *       "enabled": true,
+         *       "next_run_at": "2026-11-30T09:15:00+00:00",
+         *       "provider": "keycloak",
+         *       "timezone": "Europe/Berlin"
+         *     }
+         */
         SyncSchedule: {
-            /** @description Whether the schedule runs (`KEYWARD_SYNC_ENABLED`); manual runs work either way. */
-            enabled: boolean;
             /** @description 6-field cron expression with seconds. */
             cron: string;
-            /** @description IANA time zone the expression is read in. */
-            timezone: string;
+            /** @description Whether the schedule runs (`KEYWARD_SYNC_ENABLED`); manual runs work either way. */
+            enabled: boolean;
             /**
              * Format: date-time
              * @description The next scheduled run; null when the schedule is off or there is no directory provider.
              */
-            next_run_at?: string;
+            next_run_at?: string | null;
             /** @description `keycloak` or `authentik`; null for a generic provider or without login settings. */
-            provider?: string;
+            provider?: string | null;
+            /** @description IANA time zone the expression is read in. */
+            timezone: string;
         };
-        /** TokenResponse */
+        /**
+         * TokenResponse
+         * @description A Keyward API token for the session's user, to send as `Authorization: Bearer`.
+         * @example {
+         *       "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6IjEifQ.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
+         *       "expires_in": 900,
+         *       "token_type": "Bearer"
+         *     }
+         */
         TokenResponse: {
             /** @description A JWT signed by Keyward (EdDSA); verify it with `/.well-known/jwks.json`. */
             access_token: string;
-            /** @description Always `Bearer`. */
-            token_type: string;
             /**
              * Format: uint64
              * @description Seconds until the token expires.
              */
             expires_in: number;
+            /** @description Always `Bearer`. */
+            token_type: string;
         };
-        /** UpdateRole */
+        /**
+         * UpdateRole
+         * @description Changes to a role: absent fields stay as they are.
+         */
         UpdateRole: {
-            /** @description Built-in roles cannot be renamed. */
-            name?: string;
-            description?: string;
-            is_default?: boolean;
+            /** @description The new description. Null changes nothing. */
+            description?: string | null;
             /** @description A provider group name, or null to remove the mapping. */
-            idp_group?: string;
+            idp_group?: string | null;
+            /** @description Whether every user gets the role at first login. Null changes nothing. */
+            is_default?: boolean | null;
+            /** @description The new name; built-in roles cannot be renamed. Null changes nothing. */
+            name?: string | null;
         };
-        /** UpdateUser */
+        /**
+         * UpdateUser
+         * @description A user's new status.
+         */
         UpdateUser: {
             /** @description false deactivates the user (their sessions end, their tokens stop working); true reactivates them. */
             active: boolean;
@@ -742,62 +1072,312 @@ export interface components {
         /**
          * User
          * @description A user as admins see them: the `/me` fields plus status and roles.
+         * @example {
+         *       "active": true,
+         *       "avatar_url": null,
+         *       "created_at": "2026-11-30T09:15:00+00:00",
+         *       "display_name": "Alice Example",
+         *       "email": "alice@example.com",
+         *       "email_verified": true,
+         *       "id": "01937c2e-5a10-7000-8000-000000000003",
+         *       "last_login_at": "2026-11-30T09:15:00+00:00",
+         *       "roles": [
+         *         "admin",
+         *         "user"
+         *       ],
+         *       "username": "alice"
+         *     }
          */
         User: {
-            /** Format: uuid */
-            id: string;
-            email?: string;
-            email_verified: boolean;
-            display_name?: string;
-            username?: string;
-            avatar_url?: string;
             /** @description Inactive users cannot log in; their sessions and tokens are refused. */
             active: boolean;
-            /** @description Role names, from any source. */
-            roles: string[];
-            /** Format: date-time */
+            /** @description The provider's picture, else a Gravatar URL for the email; null without either. */
+            avatar_url?: string | null;
+            /**
+             * Format: date-time
+             * @description When Keyward first saw the user (first login, first bearer token, or a sync).
+             */
             created_at: string;
-            /** Format: date-time */
-            last_login_at?: string;
-        };
-        /**
-         * UserList
-         * @description A page of users.
-         */
-        UserList: {
-            items: components["schemas"]["User"][];
-            /**
-             * Format: uint64
-             * @description How many items match, over all pages.
-             */
-            total: number;
-            /**
-             * Format: uint64
-             * @description From 1.
-             */
-            page: number;
-            /** Format: uint64 */
-            per_page: number;
-        };
-        /**
-         * UserProfile
-         * @description A user as the SPA sees them.
-         */
-        UserProfile: {
+            /** @description The name to show; null when the provider has none. */
+            display_name?: string | null;
+            /** @description The email address from the provider; null when it has none. */
+            email?: string | null;
+            /** @description Whether the provider verified the email address. */
+            email_verified: boolean;
             /**
              * Format: uuid
              * @description Keyward's id for the user (stable across provider changes of email or username).
              */
             id: string;
-            email?: string;
-            email_verified: boolean;
-            display_name?: string;
-            username?: string;
+            /**
+             * Format: date-time
+             * @description The last login through `/auth/login`; null before the first one.
+             */
+            last_login_at?: string | null;
+            /** @description Role names, from any source. */
+            roles: string[];
+            /** @description The login name at the provider; null when it has none. */
+            username?: string | null;
+        };
+        /**
+         * UserList
+         * @description A page of users.
+         * @example {
+         *       "items": [
+         *         {
+         *           "active": true,
+         *           "avatar_url": null,
+         *           "created_at": "2026-11-30T09:15:00+00:00",
+         *           "display_name": "Alice Example",
+         *           "email": "alice@example.com",
+         *           "email_verified": true,
+         *           "id": "01937c2e-5a10-7000-8000-000000000003",
+         *           "last_login_at": "2026-11-30T09:15:00+00:00",
+         *           "roles": [
+         *             "admin",
+         *             "user"
+         *           ],
+         *           "username": "alice"
+         *         }
+         *       ],
+         *       "page": 1,
+         *       "per_page": 50,
+         *       "total": 1
+         *     }
+         */
+        UserList: {
+            /** @description The items of this page. */
+            items: components["schemas"]["User"][];
+            /**
+             * Format: uint64
+             * @description The page number, from 1.
+             */
+            page: number;
+            /**
+             * Format: uint64
+             * @description At most this many items per page.
+             */
+            per_page: number;
+            /**
+             * Format: uint64
+             * @description How many items match, over all pages.
+             */
+            total: number;
+        };
+        /**
+         * UserProfile
+         * @description A user as the SPA sees them.
+         * @example {
+         *       "avatar_url": null,
+         *       "display_name": "Alice Example",
+         *       "email": "alice@example.com",
+         *       "email_verified": true,
+         *       "id": "01937c2e-5a10-7000-8000-000000000003",
+         *       "username": "alice"
+         *     }
+         */
+        UserProfile: {
             /** @description The provider's picture, else a Gravatar URL for the email; null without either. */
-            avatar_url?: string;
+            avatar_url?: string | null;
+            /** @description The name to show; null when the provider has none. */
+            display_name?: string | null;
+            /** @description The email address from the provider; null when it has none. */
+            email?: string | null;
+            /** @description Whether the provider verified the email address. */
+            email_verified: boolean;
+            /**
+             * Format: uuid
+             * @description Keyward's id for the user (stable across provider changes of email or username).
+             */
+            id: string;
+            /** @description The login name at the provider; null when it has none. */
+            username?: string | null;
         };
     };
-    responses: never;
+    responses: {
+        /** @description `validation-failed`: fields or parameters break the rules, each one in `errors`; `malformed-request`: the body cannot be read; `login-failed` (`/auth/callback` only): the login cannot complete. */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "name: must match the pattern ^[a-z][a-z0-9_-]{1,63}$",
+                 *       "errors": [
+                 *         {
+                 *           "field": "name",
+                 *           "message": "must match the pattern ^[a-z][a-z0-9_-]{1,63}$"
+                 *         }
+                 *       ],
+                 *       "status": 400,
+                 *       "title": "The request has invalid fields",
+                 *       "type": "urn:keyward:problem:validation-failed"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The change would break the current state: a name already taken, a built-in, the last admin, a sync already running. */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "a role named `auditor` already exists",
+                 *       "status": 409,
+                 *       "title": "Conflict",
+                 *       "type": "urn:keyward:problem:conflict"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Not allowed: a missing permission (named in `detail`), a session cookie without `X-CSRF: 1`, or a browser page on an origin Keyward's CORS settings do not allow. */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "this operation needs the permission `roles:write`",
+                 *       "status": 403,
+                 *       "title": "Not allowed",
+                 *       "type": "urn:keyward:problem:forbidden"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Something failed inside Keyward; the details are in its logs, never in the response. */
+        Internal: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "an unexpected error occurred; it has been logged",
+                 *       "status": 500,
+                 *       "title": "Internal error",
+                 *       "type": "urn:keyward:problem:internal"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No resource with this id. */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "no role with this id",
+                 *       "status": 404,
+                 *       "title": "Not found",
+                 *       "type": "urn:keyward:problem:not-found"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request body is larger than 64 KiB. */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "request bodies are limited to 65536 bytes",
+                 *       "status": 413,
+                 *       "title": "Request body too large",
+                 *       "type": "urn:keyward:problem:payload-too-large"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Too many requests from this client; retry after `Retry-After` seconds. */
+        TooManyRequests: {
+            headers: {
+                /** @description Seconds to wait before the next request. */
+                "Retry-After": number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "rate limit exceeded; retry in 2 s",
+                 *       "status": 429,
+                 *       "title": "Too many requests",
+                 *       "type": "urn:keyward:problem:rate-limited"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No credentials, or credentials that are not valid. */
+        Unauthorized: {
+            headers: {
+                /** @description The Bearer challenge (RFC 6750). */
+                "WWW-Authenticate": string;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "no valid credentials: send the session cookie or an `Authorization: Bearer` token",
+                 *       "status": 401,
+                 *       "title": "Authentication is required",
+                 *       "type": "urn:keyward:problem:unauthorized"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A dependency (the database, the identity provider) does not answer right now; retry after `Retry-After` seconds. */
+        Unavailable: {
+            headers: {
+                /** @description Seconds to wait before the next request. */
+                "Retry-After": number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "the database does not answer",
+                 *       "status": 503,
+                 *       "title": "Service unavailable",
+                 *       "type": "urn:keyward:problem:service-unavailable"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request body is not sent as `application/json`. */
+        UnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "the content type is not supported; send application/json",
+                 *       "status": 415,
+                 *       "title": "Unsupported media type",
+                 *       "type": "urn:keyward:problem:unsupported-media-type"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: never;
@@ -805,6 +1385,822 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The public keys Keyward signs API tokens with (RFC 7517). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JwkSet"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events of this acting user. */
+                user_id?: string;
+                /** @description Only events of this type (`login`, `role.created`, ...). */
+                type?: string;
+                /** @description Only events at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Only events before this time (RFC 3339). */
+                to?: string;
+                /** @description The page to answer, from 1 (default 1). */
+                page?: number;
+                /** @description Items per page (default 50). */
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of audit events, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AuditEventList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The current user with what they may do, for the SPA to shape its UI. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Me"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listPermissions: {
+        parameters: {
+            query?: {
+                /** @description The page to answer, from 1 (default 1). */
+                page?: number;
+                /** @description Items per page (default 50). */
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of permissions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PermissionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createPermission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A new application permission. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreatePermission"];
+            };
+        };
+        responses: {
+            /** @description The permission, created (and held by `admin`); `Location` is its URL. */
+            201: {
+                headers: {
+                    /** @description The new permission's URL. */
+                    LOCATION: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Permission"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deletePermission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listRoles: {
+        parameters: {
+            query?: {
+                /** @description The page to answer, from 1 (default 1). */
+                page?: number;
+                /** @description Items per page (default 50). */
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of roles. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RoleList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A new role. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateRole"];
+            };
+        };
+        responses: {
+            /** @description The role, created; `Location` is its URL. */
+            201: {
+                headers: {
+                    /** @description The new role's URL. */
+                    LOCATION: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Role"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A role: a named set of permissions, granted to users by admins, at first login or by provider group. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Role"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Changes to a role: absent fields stay as they are. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateRole"];
+            };
+        };
+        responses: {
+            /** @description A role: a named set of permissions, granted to users by admins, at first login or by provider group. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Role"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    setRolePermissions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A role's permissions, all of them. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetPermissions"];
+            };
+        };
+        responses: {
+            /** @description A role: a named set of permissions, granted to users by admins, at first login or by provider group. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Role"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listSyncRuns: {
+        parameters: {
+            query?: {
+                /** @description The page to answer, from 1 (default 1). */
+                page?: number;
+                /** @description Items per page (default 50). */
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of sync runs, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SyncRunList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    startSyncRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run has started; follow it at `Location`. */
+            202: {
+                headers: {
+                    /** @description The run's URL, to follow it. */
+                    LOCATION: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SyncRun"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getSyncRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One run of the user sync, with its progress so far. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SyncRun"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getSyncSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sync schedule and what it runs against. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SyncSchedule"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listUsers: {
+        parameters: {
+            query?: {
+                /** @description Only users whose email contains this, case-insensitive. */
+                email?: string;
+                /** @description Only users holding the role of this name (none when there is no such role). */
+                role?: string;
+                /** @description Only active (true) or inactive (false) users. */
+                active?: boolean;
+                /** @description The page to answer, from 1 (default 1). */
+                page?: number;
+                /** @description Items per page (default 50). */
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UserList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A user as admins see them: the `/me` fields plus status and roles. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A user's new status. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateUser"];
+            };
+        };
+        responses: {
+            /** @description A user as admins see them: the `/me` fields plus status and roles. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    setUserRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A user's manually granted roles, all of them. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetRoles"];
+            };
+        };
+        responses: {
+            /** @description A user as admins see them: the `/me` fields plus status and roles. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    endUserSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every session of the user has ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    loginCallback: {
+        parameters: {
+            query?: {
+                /** @description The provider's authorization code. */
+                code?: string;
+                /** @description The login's one-time state, as Keyward sent it to the provider. */
+                state?: string;
+                /** @description The provider's error code when it refused (`access_denied`, ...). */
+                error?: string;
+                /** @description The provider's words for the error. */
+                error_description?: string;
+                /** @description The provider's issuer (RFC 9207), checked when sent. */
+                iss?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Navigate on: to the provider's login page (`/auth/login`), or back to `return_to` (`/auth/callback`). */
+            302: {
+                headers: {
+                    /** @description `no-store`: the redirect depends on one-time values. */
+                    "CACHE-CONTROL": string;
+                    /** @description Where the browser goes next. */
+                    LOCATION: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    login: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Where the browser lands after the login (default `/`): a path on Keyward's origin or a URL on an
+                 *     allowed return origin.
+                 */
+                return_to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Navigate on: to the provider's login page (`/auth/login`), or back to `return_to` (`/auth/callback`). */
+            302: {
+                headers: {
+                    /** @description `no-store`: the redirect depends on one-time values. */
+                    "CACHE-CONTROL": string;
+                    /** @description Where the browser goes next. */
+                    LOCATION: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session has ended; where to end the provider's session too. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LogoutResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Whether the browser has a live session, and whose. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SessionInfo"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    issueToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A Keyward API token for the session's user, to send as `Authorization: Bearer`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TokenResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     healthz: {
         parameters: {
             query?: never;
@@ -823,6 +2219,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["HealthStatus"];
                 };
             };
+            403: components["responses"]["Forbidden"];
         };
     };
     readyz: {
@@ -843,2604 +2240,8 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["HealthStatus"];
                 };
             };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    login: {
-        parameters: {
-            query?: {
-                return_to?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Go there. */
-            302: {
-                headers: {
-                    LOCATION: string;
-                    "CACHE-CONTROL": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    loginCallback: {
-        parameters: {
-            query?: {
-                code?: string;
-                state?: string;
-                error?: string;
-                error_description?: string;
-                iss?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Go there. */
-            302: {
-                headers: {
-                    LOCATION: string;
-                    "CACHE-CONTROL": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getSession: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["SessionInfo"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    logout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["LogoutResponse"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    issueToken: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["TokenResponse"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getJwks: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["JwkSet"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getMe: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["Me"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listRoles: {
-        parameters: {
-            query?: {
-                page?: number;
-                per_page?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["RoleList"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    createRole: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CreateRole"];
-            };
-        };
-        responses: {
-            /** @description Created. */
-            201: {
-                headers: {
-                    LOCATION: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["Role"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getRole: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["Role"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    deleteRole: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Deleted. */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    updateRole: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["UpdateRole"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["Role"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    setRolePermissions: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["SetPermissions"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["Role"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listPermissions: {
-        parameters: {
-            query?: {
-                page?: number;
-                per_page?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["PermissionList"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    createPermission: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CreatePermission"];
-            };
-        };
-        responses: {
-            /** @description Created. */
-            201: {
-                headers: {
-                    LOCATION: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["Permission"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    deletePermission: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Deleted. */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listUsers: {
-        parameters: {
-            query?: {
-                email?: string;
-                role?: string;
-                active?: boolean;
-                page?: number;
-                per_page?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["UserList"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getUser: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["User"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    updateUser: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["UpdateUser"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["User"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    endUserSessions: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Every session of the user has ended. */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    setUserRoles: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["SetRoles"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["User"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listAuditEvents: {
-        parameters: {
-            query?: {
-                user_id?: string;
-                type?: string;
-                from?: string;
-                to?: string;
-                page?: number;
-                per_page?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["AuditEventList"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listSyncRuns: {
-        parameters: {
-            query?: {
-                page?: number;
-                per_page?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["SyncRunList"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    startSyncRun: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The run has started; follow it at `Location`. */
-            202: {
-                headers: {
-                    LOCATION: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["SyncRun"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getSyncRun: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["SyncRun"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getSyncSchedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["SyncSchedule"];
-                };
-            };
-            /** @description The request is malformed or has invalid fields. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No credentials, or credentials that are not valid. */
-            401: {
-                headers: {
-                    "WWW-AUTHENTICATE": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated, but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such resource. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client; retry after the given number of seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Something failed inside Keyward; details are in its logs, never in the response. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (database, identity provider) is not available right now; retry after a second. */
-            503: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
         };
     };
 }

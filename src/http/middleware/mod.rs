@@ -4,6 +4,7 @@
 pub mod body_limit;
 pub mod metrics;
 pub mod nul;
+pub mod params;
 pub mod problems;
 pub mod rate_limit;
 pub mod request_span;

@@ -1,5 +1,6 @@
 //! Enforces the request budgets of `rate_limit` at the edge: resolves the client address for every request,
-//! counts it (CORS preflights excepted) and answers 429 with `Retry-After` when a bucket is empty.
+//! counts it (CORS preflights and health probes excepted) and answers 429 with `Retry-After` when a bucket is
+//! empty.
 
 use std::sync::Arc;
 
@@ -10,7 +11,10 @@ use poem::{
 
 use crate::{
     error::{Problem, ProblemType},
-    http::client_ip::{self, ClientIp},
+    http::{
+        client_ip::{self, ClientIp},
+        health,
+    },
     metrics::Metrics,
     rate_limit::{RateKey, RateLimits, Refusal},
 };
@@ -50,7 +54,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
                 .and_then(|v| v.to_str().ok());
             let ip = client_ip::resolve(peer, forwarded, self.limits.trusted_proxies());
             req.set_data(ClientIp(ip));
-            if req.method() != Method::OPTIONS
+            if counts(&req)
                 && let Err(refusal) = self.limits.check(req.uri().path(), &RateKey::Ip(ip))
             {
                 self.metrics
@@ -62,6 +66,12 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
         }
         Ok(self.inner.call(req).await?.into_response())
     }
+}
+
+/// Whether the request spends budget. A load balancer probing every few hundred milliseconds must never be
+/// refused, or it takes a healthy instance out of service.
+pub fn counts(req: &Request) -> bool {
+    req.method() != Method::OPTIONS && !health::is_probe(req.uri().path())
 }
 
 fn too_many_requests(refusal: &Refusal) -> Response {

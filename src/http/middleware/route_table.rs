@@ -1,7 +1,10 @@
 //! Keyward's routes as the spec lists them, for the answers given before or without routing (429, 413, 405):
-//! the metrics label of a path and the `Allow` header of a 405.
+//! the metrics label of a path and the `Allow` header of a 405; and each operation's parameters, so that all
+//! the bad ones are reported at once.
 
 use std::collections::BTreeSet;
+
+use serde_json::Value;
 
 /// A path segment of a route: literal text, or a `{parameter}` by its name.
 enum Segment {
@@ -9,11 +12,21 @@ enum Segment {
     Param(String),
 }
 
-/// One route: its path segments, its metrics label and the methods it answers.
+/// A path or query parameter an operation declares.
+pub struct Param {
+    pub name: String,
+    pub required: bool,
+    /// Its schema in the spec (`{"type": "integer", "minimum": 1}`).
+    pub schema: Value,
+    in_path: bool,
+}
+
+/// One route: its path segments, its metrics label, the methods it answers and their parameters.
 struct RouteEntry {
     segments: Vec<Segment>,
     label: String,
     allow: String,
+    params: Vec<(String, Vec<Param>)>,
 }
 
 impl RouteEntry {
@@ -40,6 +53,7 @@ impl RouteEntry {
             segments,
             label,
             allow: methods,
+            params: Vec::new(),
         }
     }
 
@@ -79,7 +93,11 @@ impl RouteTable {
                     methods.insert("HEAD".into());
                 }
                 let methods = methods.into_iter().collect::<Vec<_>>().join(", ");
-                table.push(RouteEntry::new(path, methods));
+                let mut entry = RouteEntry::new(path, methods);
+                for (method, op) in ops.as_object().into_iter().flatten() {
+                    entry.params.push((method.to_uppercase(), params_of(op)));
+                }
+                table.push(entry);
             }
         }
         for path in extra_get_paths {
@@ -87,6 +105,39 @@ impl RouteTable {
         }
         table.sort_by_key(RouteEntry::params);
         Self(table)
+    }
+
+    /// The parameters `method` declares on the route of `path`, each with its raw value in the request.
+    pub fn parameters<'a>(
+        &'a self,
+        method: &str,
+        path: &'a str,
+        query: &str,
+    ) -> Vec<(&'a Param, Option<String>)> {
+        let Some(entry) = self.find(path) else {
+            return Vec::new();
+        };
+        let Some((_, params)) = entry.params.iter().find(|(m, _)| m == method) else {
+            return Vec::new();
+        };
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        params
+            .iter()
+            .map(|p| {
+                let value = if p.in_path {
+                    let index = entry
+                        .segments
+                        .iter()
+                        .position(|s| matches!(s, Segment::Param(n) if *n == p.name));
+                    index.and_then(|i| segments.get(i)).map(|s| (*s).to_owned())
+                } else {
+                    url::form_urlencoded::parse(query.as_bytes())
+                        .find(|(name, _)| *name == p.name)
+                        .map(|(_, value)| value.into_owned())
+                };
+                (p, value)
+            })
+            .collect()
     }
 
     fn find(&self, path: &str) -> Option<&RouteEntry> {
@@ -107,10 +158,37 @@ impl RouteTable {
         }
     }
 
+    /// The spec's name of the `n`th parameter (from 0) of the route of `path`: the router's `param{n}`.
+    pub fn param_name(&self, path: &str, n: usize) -> Option<&str> {
+        self.find(path)?
+            .segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(name) => Some(name.as_str()),
+                Segment::Literal(_) => None,
+            })
+            .nth(n)
+    }
+
     /// The route of `path` as the router names it (`/api/v1/roles/:param0`).
     pub fn label(&self, path: &str) -> Option<&str> {
         self.find(path).map(|r| r.label.as_str())
     }
+}
+
+fn params_of(op: &Value) -> Vec<Param> {
+    op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == "path" || p["in"] == "query")
+        .map(|p| Param {
+            name: p["name"].as_str().unwrap_or_default().to_owned(),
+            required: p["required"] == true,
+            schema: p["schema"].clone(),
+            in_path: p["in"] == "path",
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -133,6 +211,8 @@ mod tests {
         assert_eq!(t.allow("/nope"), None);
         assert_eq!(t.path_param("/api/v1/roles/42", 3), Some("id"));
         assert_eq!(t.path_param("/api/v1/roles/42", 2), None);
+        assert_eq!(t.param_name("/api/v1/roles/42/permissions", 0), Some("id"));
+        assert_eq!(t.param_name("/api/v1/roles/42/permissions", 1), None);
     }
 
     #[test]
