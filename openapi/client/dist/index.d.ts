@@ -11,6 +11,13 @@ export type { components, operations, paths } from "./schema.js";
 export type { Client, ClientOptions, FetchResponse, Middleware } from "./vendor/openapi-fetch.js";
 /** An RFC 9457 problem document: the body of every Keyward error response. */
 export type Problem = components["schemas"]["Problem"];
+/**
+ * What a `ProblemError` carries: Keyward's problem, or for an error answer that was not one (a proxy's error
+ * page, say) a stand-in of type `about:blank` (RFC 9457's "no more than the status") with the status as title.
+ */
+export type AnyProblem = Omit<Problem, "type"> & {
+    type: Problem["type"] | "about:blank";
+};
 /** One field-level error inside a validation `Problem`. */
 export type FieldError = components["schemas"]["FieldError"];
 /** What `GET /auth/session` answers. */
@@ -63,9 +70,9 @@ export interface KeywardClient extends Client<paths> {
 }
 /** A Keyward error answer as an exception, for code that prefers throwing to `{ error }`. */
 export declare class ProblemError extends Error {
-    readonly problem: Problem;
+    readonly problem: AnyProblem;
     readonly status: number;
-    constructor(problem: Problem, status: number);
+    constructor(problem: AnyProblem, status: number);
 }
 /**
  * Makes a `ProblemError` from an openapi-fetch `{ error, response }`. Keyward

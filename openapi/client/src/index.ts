@@ -14,6 +14,12 @@ export type { Client, ClientOptions, FetchResponse, Middleware } from "openapi-f
 /** An RFC 9457 problem document: the body of every Keyward error response. */
 export type Problem = components["schemas"]["Problem"];
 
+/**
+ * What a `ProblemError` carries: Keyward's problem, or for an error answer that was not one (a proxy's error
+ * page, say) a stand-in of type `about:blank` (RFC 9457's "no more than the status") with the status as title.
+ */
+export type AnyProblem = Omit<Problem, "type"> & { type: Problem["type"] | "about:blank" };
+
 /** One field-level error inside a validation `Problem`. */
 export type FieldError = components["schemas"]["FieldError"];
 
@@ -72,10 +78,10 @@ export interface KeywardClient extends Client<paths> {
 
 /** A Keyward error answer as an exception, for code that prefers throwing to `{ error }`. */
 export class ProblemError extends Error {
-  readonly problem: Problem;
+  readonly problem: AnyProblem;
   readonly status: number;
 
-  constructor(problem: Problem, status: number) {
+  constructor(problem: AnyProblem, status: number) {
     super(problem.detail || problem.title || `HTTP ${status}`);
     this.name = "ProblemError";
     this.problem = problem;
@@ -89,7 +95,7 @@ export class ProblemError extends Error {
  * error page, say) still becomes one, with the status as its title.
  */
 export function toProblemError(error: unknown, response: Response): ProblemError {
-  const problem =
+  const problem: AnyProblem =
     typeof error === "object" && error !== null && "type" in error
       ? (error as Problem)
       : { type: "about:blank", title: response.statusText || `HTTP ${response.status}`, status: response.status, detail: "" };

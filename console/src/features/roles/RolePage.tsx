@@ -77,10 +77,7 @@ function EditRoleForm({ role }: { role: Role }) {
     if (description !== role.description) body.description = description;
     if (isDefault !== role.is_default) body.is_default = isDefault;
     const group = idpGroup.trim();
-    if (group !== (role.idp_group ?? "")) {
-      // Keyward takes null to remove the mapping; the spec types the field as a plain string.
-      body.idp_group = group === "" ? (null as unknown as string) : group;
-    }
+    if (group !== (role.idp_group ?? "")) body.idp_group = group === "" ? null : group; // null removes the mapping
     update.mutate(body);
   }
 
