@@ -1,4 +1,5 @@
-//! The `keyward` command: serve, migrate, or print the OpenAPI spec.
+//! The `keyward` command: serve, migrate, print the OpenAPI spec, and the ops commands (`users`, `roles`,
+//! `permissions`, `sync`) in `cli`.
 
 use std::process::ExitCode;
 
@@ -31,10 +32,20 @@ enum Command {
     Migrate,
     /// Print the OpenAPI spec as JSON (needs no database or configuration).
     Openapi,
-    /// Roles: list them, grant or revoke one (the user named by id or by verified email).
+    /// Users: list, show, activate, deactivate, end their sessions (named by id or by verified email).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Roles: list, create, delete, set their permissions, grant or revoke one.
     Roles {
         #[command(subcommand)]
         command: RolesCommand,
+    },
+    /// Permissions (`resource:action`): list, create, delete.
+    Permissions {
+        #[command(subcommand)]
+        command: PermissionsCommand,
     },
     /// The user sync with the provider's directory.
     Sync {
@@ -69,6 +80,84 @@ enum RolesCommand {
         /// The role's name
         role: String,
     },
+    /// Create a role.
+    Create {
+        /// Lowercase letters, digits, `_` and `-`
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Grant it to every user at their first login
+        #[arg(long)]
+        default: bool,
+        /// Members of this provider group (or Keycloak realm role) hold it
+        #[arg(long)]
+        idp_group: Option<String>,
+        /// Permissions it starts with
+        #[arg(long, value_delimiter = ',')]
+        permissions: Vec<String>,
+    },
+    /// Delete a role and every grant of it (built-in roles stay).
+    Delete { name: String },
+    /// Set a role's permissions to exactly those given (none: it keeps none).
+    Permissions {
+        name: String,
+        permissions: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Users, oldest first.
+    List {
+        /// Only emails containing this (case-insensitive)
+        #[arg(long)]
+        email: Option<String>,
+        /// Only holders of this role
+        #[arg(long)]
+        role: Option<String>,
+        /// Only active (true) or inactive (false) users
+        #[arg(long)]
+        active: Option<bool>,
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        #[arg(long, default_value_t = 50)]
+        per_page: u64,
+    },
+    /// A user's profile, status and grants with their sources.
+    Show {
+        #[arg(help = USER_HELP)]
+        user: String,
+    },
+    /// Reactivate a user.
+    Activate {
+        #[arg(help = USER_HELP)]
+        user: String,
+    },
+    /// Deactivate a user: their sessions end and their tokens stop working (the last admin stays).
+    Deactivate {
+        #[arg(help = USER_HELP)]
+        user: String,
+    },
+    /// Log a user out everywhere: end their sessions, refuse the API tokens issued to them so far.
+    EndSessions {
+        #[arg(help = USER_HELP)]
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PermissionsCommand {
+    /// Every permission.
+    List,
+    /// Create an application permission.
+    Create {
+        /// `resource:action`, such as invoices:approve
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Delete a permission (built-in ones stay); roles lose it.
+    Delete { name: String },
 }
 
 const USER_HELP: &str =
@@ -101,7 +190,9 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
+        Command::Users { command } => users(&config, command).await,
         Command::Roles { command } => roles(&config, command).await,
+        Command::Permissions { command } => permissions(&config, command).await,
         Command::Sync { command } => sync(&config, command).await,
         Command::Openapi => Ok(()),
     };
@@ -135,6 +226,72 @@ async fn roles(config: &Config, command: RolesCommand) -> anyhow::Result<()> {
             RolesCommand::List => cli::roles_list(conn).await?,
             RolesCommand::Grant { user, role } => cli::roles_grant(conn, &user, &role).await?,
             RolesCommand::Revoke { user, role } => cli::roles_revoke(conn, &user, &role).await?,
+            RolesCommand::Create {
+                name,
+                description,
+                default,
+                idp_group,
+                permissions,
+            } => {
+                let new = cli::CreateRole {
+                    name,
+                    description,
+                    is_default: default,
+                    idp_group,
+                    permissions,
+                };
+                cli::roles_create(conn, new).await?
+            }
+            RolesCommand::Delete { name } => cli::roles_delete(conn, &name).await?,
+            RolesCommand::Permissions { name, permissions } => {
+                cli::roles_permissions(conn, &name, &permissions).await?
+            }
+        };
+        println!("{}", out.trim_end());
+        Ok(())
+    })
+    .await
+}
+
+async fn users(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
+    with_database(config, async |conn| {
+        let out = match command {
+            UsersCommand::List {
+                email,
+                role,
+                active,
+                page,
+                per_page,
+            } => {
+                let filter = cli::ListFilter {
+                    email,
+                    role,
+                    active,
+                    page,
+                    per_page,
+                };
+                cli::users_list(conn, filter).await?
+            }
+            UsersCommand::Show { user } => cli::users_show(conn, &user).await?,
+            UsersCommand::Activate { user } => cli::users_activate(conn, &user).await?,
+            UsersCommand::Deactivate { user } => cli::users_deactivate(conn, &user).await?,
+            UsersCommand::EndSessions { user } => cli::users_end_sessions(conn, &user).await?,
+        };
+        println!("{}", out.trim_end());
+        Ok(())
+    })
+    .await
+}
+
+async fn permissions(config: &Config, command: PermissionsCommand) -> anyhow::Result<()> {
+    with_database(config, async |conn| {
+        keyward::rbac::seed::apply(conn, None).await?;
+        let out = match command {
+            PermissionsCommand::List => cli::permissions_list(conn).await?,
+            PermissionsCommand::Create { name, description } => {
+                cli::permissions_create(conn, &name, &description).await?
+            }
+            PermissionsCommand::Delete { name } => cli::permissions_delete(conn, &name).await?,
         };
         println!("{}", out.trim_end());
         Ok(())

@@ -10,7 +10,12 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{auth::provider::ProviderClaims, text::without_nul};
+use crate::{
+    auth::provider::ProviderClaims,
+    db::Db,
+    rbac::store::{self, StoreError},
+    text::without_nul,
+};
 
 /// The metadata Keyward copies from the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +253,34 @@ pub async fn set_active<C: ConnectionTrait + TransactionTrait>(
     }
     txn.commit().await?;
     Ok(updated)
+}
+
+/// An admin's change of a user's status: the last active admin cannot be deactivated. The caller tells the
+/// access cache and writes the audit event.
+pub async fn change_status(
+    db: &Db,
+    user: users::Model,
+    active: bool,
+) -> Result<users::Model, StoreError> {
+    let txn = db.begin().await?;
+    if !active {
+        store::lock_admin_changes(&txn).await?;
+        store::check_not_last_admin(&txn, user.id).await?;
+    }
+    let user = set_active(&txn, user, active, BY_ADMIN).await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// "Log out everywhere": ends every session of the user and revokes the Keyward API tokens issued to them so
+/// far, together. Returns how many sessions ended; the caller tells the access cache (the revocation time
+/// travels with the cached user) and writes the audit event.
+pub async fn end_sessions(db: &Db, user_id: Uuid) -> Result<u64, DbErr> {
+    let txn = db.begin().await?;
+    let ended = crate::auth::sessions::delete_for_user(&txn, user_id).await?;
+    revoke_api_tokens(&txn, user_id).await?;
+    txn.commit().await?;
+    Ok(ended)
 }
 
 /// Refuses the user's Keyward API tokens issued until now ("log out everywhere"); see `cache::Resolved`.

@@ -8,13 +8,12 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
-use sea_orm::{EntityTrait, TransactionTrait};
+use sea_orm::EntityTrait;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
     audit::{self, Event},
-    auth::sessions,
     error::ApiError,
     http::{
         ApiTags,
@@ -188,13 +187,7 @@ impl UsersApi {
             refuse_for_bootstrap_admin(&app, &user, "deactivate")?;
         }
         let target = users::label(&user);
-        let txn = app.db.begin().await?;
-        if !active {
-            store::lock_admin_changes(&txn).await?;
-            store::check_not_last_admin(&txn, user.id).await?;
-        }
-        let user = users::set_active(&txn, user, active, users::BY_ADMIN).await?;
-        txn.commit().await?;
+        let user = users::change_status(&app.db, user, active).await?;
         app.auth.access.changed(&app.db).await?;
         let kind = if active {
             "user.activated"
@@ -228,10 +221,7 @@ impl UsersApi {
         let actor = auth.require("users:write")?;
         let user = find_user(&app, id.0).await?;
         refuse_for_bootstrap_admin(&app, &user, "log out")?;
-        let txn = app.db.begin().await?;
-        let ended = sessions::delete_for_user(&txn, user.id).await?;
-        users::revoke_api_tokens(&txn, user.id).await?;
-        txn.commit().await?;
+        let ended = users::end_sessions(&app.db, user.id).await?;
         // The revocation time travels with the cached user, so every instance must re-read it.
         app.auth.access.changed(&app.db).await?;
         audit::record(

@@ -14,6 +14,7 @@ mod helpers;
 mod idp;
 mod login;
 mod logs;
+mod ops_cli;
 mod pg_cluster;
 mod rate_limit;
 mod rbac;

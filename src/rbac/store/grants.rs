@@ -47,11 +47,19 @@ pub async fn effective_access(db: &impl ConnectionTrait, user_id: Uuid) -> Resul
     })
 }
 
-/// Role names per user, for listings.
-pub async fn role_names_of_users(
+/// A role a user holds and where that grant comes from (`manual`, `default`, `provider`). A role held from two
+/// sources is two grants.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Grant {
+    pub role: String,
+    pub source: String,
+}
+
+/// Each user's grants, ordered by role then source, for listings and views.
+pub async fn grants_of_users(
     db: &impl ConnectionTrait,
     user_ids: &[Uuid],
-) -> Result<HashMap<Uuid, BTreeSet<String>>, DbErr> {
+) -> Result<HashMap<Uuid, Vec<Grant>>, DbErr> {
     let grants = user_roles::Entity::find()
         .filter(user_roles::Column::UserId.is_in(user_ids.to_vec()))
         .all(db)
@@ -64,13 +72,37 @@ pub async fn role_names_of_users(
         .into_iter()
         .map(|r| (r.id, r.name))
         .collect();
-    let mut out: HashMap<Uuid, BTreeSet<String>> = HashMap::new();
+    let mut out: HashMap<Uuid, Vec<Grant>> = HashMap::new();
     for g in grants {
         if let Some(name) = names.get(&g.role_id) {
-            out.entry(g.user_id).or_default().insert(name.clone());
+            out.entry(g.user_id).or_default().push(Grant {
+                role: name.clone(),
+                source: g.source,
+            });
         }
     }
+    out.values_mut().for_each(|grants| grants.sort());
     Ok(out)
+}
+
+/// One user's grants.
+pub async fn grants_of(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<Grant>, DbErr> {
+    Ok(grants_of_users(db, &[user_id])
+        .await?
+        .remove(&user_id)
+        .unwrap_or_default())
+}
+
+/// Role names per user (whatever the source), for listings.
+pub async fn role_names_of_users(
+    db: &impl ConnectionTrait,
+    user_ids: &[Uuid],
+) -> Result<HashMap<Uuid, BTreeSet<String>>, DbErr> {
+    Ok(grants_of_users(db, user_ids)
+        .await?
+        .into_iter()
+        .map(|(user, grants)| (user, grants.into_iter().map(|g| g.role).collect()))
+        .collect())
 }
 
 /// Replaces the user's manual grants with `names`. Grants mapped from the provider are left alone.
