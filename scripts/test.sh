@@ -24,9 +24,15 @@ pg_up
 KEYWARD_TEST_PG_URL="$KEYWARD_TEST_PG_URL" cargo test --test api
 pg_down
 
+echo "== console: type-check and build"
+[ -d console/node_modules ] || (cd console && npm ci --no-audit --no-fund)
+(cd console && npm run --silent build)
+
 echo "== TypeScript client against a running Keyward"
 [ -d openapi/client/node_modules ] || (cd openapi/client && npm ci --no-audit --no-fund)
 (cd openapi/client && npm run --silent check)
+# Installs the client into empty projects from a folder and from its tarball, as the README says.
+(cd openapi/client && npm run --silent test:install)
 RUN_DIR=$(mktemp -d)
 port=$(free_port)
 # The admin API tests log in (as alice, a bootstrap admin) through the bundled test identity provider.
