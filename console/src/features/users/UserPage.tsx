@@ -83,19 +83,12 @@ function Grants({ user }: { user: User }) {
       <h2 id="user-roles">Roles</h2>
       {user.roles.length === 0 && <p>No roles.</p>}
       <ul className="grants" data-testid="user-grants">
-        {grants
-          ? grants.map((g) => (
-              <li key={`${g.role}-${g.source}`}>
-                <code>{g.role}</code> <span className={`badge source-${g.source}`}>{sourceLabel[g.source]}</span>
-              </li>
-            ))
-          : user.roles.map((role) => (
-              <li key={role}>
-                <code>{role}</code>
-              </li>
-            ))}
+        {grants.map((g) => (
+          <li key={`${g.role}-${g.source}`}>
+            <code>{g.role}</code> <span className={`badge source-${g.source}`}>{sourceLabel[g.source]}</span>
+          </li>
+        ))}
       </ul>
-      {!grants && <p className="hint">This Keyward does not say where each grant comes from.</p>}
     </section>
   );
 }
@@ -128,7 +121,7 @@ function Actions({ user }: { user: User }) {
       </div>
       <ProblemMessage error={setActive.error} />
       <ProblemMessage error={endSessions.error} />
-      {endSessions.isSuccess && <p role="status">Their sessions ended. API tokens already issued live until they expire.</p>}
+      {endSessions.isSuccess && <p role="status">Their sessions ended and the API tokens issued to them so far are refused.</p>}
     </section>
   );
 }
@@ -137,10 +130,7 @@ function ManualGrantsForm({ user }: { user: User }) {
   const grants = grantsOf(user);
   const roles = useQuery(roleNamesQuery);
   const save = useSetManualRoles(user.id);
-  const [manual, setManual] = useState(() => new Set(grants?.filter((g) => g.source === "manual").map((g) => g.role)));
-
-  // Without sources, saving would turn default and provider grants into permanent manual ones.
-  if (!grants) return null;
+  const [manual, setManual] = useState(() => new Set(grants.filter((g) => g.source === "manual").map((g) => g.role)));
 
   const ruled = (role: string) => grants.filter((g) => g.role === role && g.source !== "manual");
 

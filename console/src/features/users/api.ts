@@ -7,20 +7,13 @@ import { keyward, unwrap } from "../../app/keyward";
 export type User = components["schemas"]["User"];
 export type UserFilters = NonNullable<operations["listUsers"]["parameters"]["query"]>;
 
-/** Where a role grant comes from; only `manual` ones are edited here, the others follow their rule. */
-export type GrantSource = "manual" | "default" | "provider";
-export interface Grant {
-  role: string;
-  source: GrantSource;
-}
+/** A role grant with where it comes from; only `manual` ones are edited here, the others follow their rule. */
+export type Grant = components["schemas"]["RoleGrant"];
+export type GrantSource = Grant["source"];
 
-/**
- * The user's grants with their sources, or undefined when this Keyward does not report them.
- * `grants` is being added to the user shape (issue 15); until the generated types have it, it is read
- * through this one cast. Once they do, return `user.grants` and drop the cast.
- */
-export function grantsOf(user: User): Grant[] | undefined {
-  return (user as User & { grants?: Grant[] }).grants;
+/** The user's grants with their sources. */
+export function grantsOf(user: User): Grant[] {
+  return user.grants;
 }
 
 export const usersQuery = (filters: UserFilters) =>
