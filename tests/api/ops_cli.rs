@@ -6,13 +6,12 @@ use std::time::{Duration, Instant};
 
 use entity::audit_events;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::Value;
 
 use crate::{
     helpers::TestApp,
     idp::Layout,
     login::bearer_get,
-    rbac::{call, json_of, token_for, with_admin},
+    rbac::{call, json_of, role_named, token_for, with_admin},
     roles_cli::keyward_cli,
 };
 
@@ -42,20 +41,6 @@ async fn cli_events(app: &TestApp, kind: &str) -> Vec<(Option<String>, Option<St
         .into_iter()
         .map(|e| (e.target, e.detail))
         .collect()
-}
-
-async fn role(app: &TestApp, token: &str, name: &str) -> Option<Value> {
-    let list = json_of(
-        call(app, Some(token), "GET", "/api/v1/roles?per_page=200", None).await,
-        200,
-    )
-    .await;
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .cloned()
 }
 
 #[tokio::test]
@@ -94,7 +79,7 @@ async fn the_cli_manages_permissions_and_roles_with_the_apis_rules() {
         ],
     );
     assert!(out.contains("created role billing"), "{out}");
-    let billing = role(&app, &admin, "billing")
+    let billing = role_named(&app, &admin, "billing")
         .await
         .expect("the API sees the role");
     assert_eq!(
@@ -111,7 +96,7 @@ async fn the_cli_manages_permissions_and_roles_with_the_apis_rules() {
         &app,
         &["roles", "permissions", "billing", "invoices:approve"],
     );
-    let billing = role(&app, &admin, "billing").await.unwrap();
+    let billing = role_named(&app, &admin, "billing").await.unwrap();
     assert_eq!(
         billing["permissions"],
         serde_json::json!(["invoices:approve"])
@@ -119,7 +104,7 @@ async fn the_cli_manages_permissions_and_roles_with_the_apis_rules() {
 
     assert!(refused(&app, &["roles", "delete", "admin"]).contains("built in"));
     ok(&app, &["roles", "delete", "billing"]);
-    assert!(role(&app, &admin, "billing").await.is_none());
+    assert!(role_named(&app, &admin, "billing").await.is_none());
     assert!(refused(&app, &["permissions", "delete", "roles:write"]).contains("built"));
     ok(&app, &["permissions", "delete", "invoices:approve"]);
 

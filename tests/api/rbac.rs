@@ -71,7 +71,8 @@ pub(crate) async fn json_of(resp: reqwest::Response, status: u16) -> Value {
     }
 }
 
-async fn role_id(app: &TestApp, token: &str, name: &str) -> String {
+/// The role of this name as the API lists it, if there is one.
+pub(crate) async fn role_named(app: &TestApp, token: &str, name: &str) -> Option<Value> {
     let list = json_of(
         call(app, Some(token), "GET", "/api/v1/roles?per_page=200", None).await,
         200,
@@ -82,10 +83,14 @@ async fn role_id(app: &TestApp, token: &str, name: &str) -> String {
         .unwrap()
         .iter()
         .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no role {name}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+        .cloned()
+}
+
+async fn role_id(app: &TestApp, token: &str, name: &str) -> String {
+    let role = role_named(app, token, name)
+        .await
+        .unwrap_or_else(|| panic!("no role {name}"));
+    role["id"].as_str().unwrap().to_owned()
 }
 
 pub(crate) async fn user_id(app: &TestApp, token: &str, email: &str) -> String {
