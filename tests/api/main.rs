@@ -14,6 +14,7 @@ mod login;
 mod logs;
 mod rate_limit;
 mod rbac;
+mod request_bodies;
 mod roles_cli;
 mod security_headers;
 mod spec;
