@@ -5,6 +5,8 @@
 #
 #   bash scripts/schemathesis.sh install   # the pinned schemathesis into target/schemathesis-venv (.ci/run does it)
 #   bash scripts/schemathesis.sh           # the three runs; needs `cargo build --release` first
+#
+# KEYWARD_BIN=target/debug/keyward runs another build (quicker to rebuild while chasing a finding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh
@@ -26,7 +28,8 @@ if [ "${1:-}" = install ]; then
   "$venv/bin/st" --version
   exit 0
 fi
-[ -x target/release/keyward ] || { echo "target/release/keyward is missing: cargo build --release" >&2; exit 1; }
+keyward=${KEYWARD_BIN:-target/release/keyward}
+[ -x "$keyward" ] || { echo "$keyward is missing: cargo build --release" >&2; exit 1; }
 install
 [ -d testing/idp/node_modules ] || (cd testing/idp && npm ci --no-audit --no-fund)
 
@@ -60,7 +63,7 @@ start_keyward() { # port database_url
     KEYWARD_RATE_LIMIT_PER_MINUTE=0 KEYWARD_AUTH_RATE_LIMIT_PER_MINUTE=0 KEYWARD_API_TOKEN_TTL=6h \
     KEYWARD_OIDC_ISSUER="$issuer" KEYWARD_OIDC_CLIENT_ID=keyward KEYWARD_OIDC_CLIENT_SECRET=keyward-secret \
     KEYWARD_BOOTSTRAP_ADMINS=alice@example.com RUST_LOG=warn \
-    target/release/keyward serve >>"$RUN_DIR/keyward.log" 2>&1 &
+    "$keyward" serve >>"$RUN_DIR/keyward.log" 2>&1 &
   KEYWARD_PID=$!
   for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
