@@ -283,12 +283,19 @@ fn fields(problem: &serde_json::Value) -> Vec<&str> {
 #[tokio::test]
 async fn every_failing_field_is_reported_at_once_and_parameters_by_their_names() {
     let (app, _idp, admin) = with_admin(Layout::Keycloak, &[]).await;
-    let body = json!({"name": "Bad", "idp_group": "", "description": 5, "extra": true});
+    let body = json!({"name": "Bad", "idp_group": "", "description": 5, "extra": true,
+        "permissions": ["users:read", "nope"]});
     let p = problem(call(&app, Some(&admin), "POST", "/api/v1/roles", Some(body)).await).await;
     assert_eq!(p["type"], "urn:keyward:problem:validation-failed");
     assert_eq!(
         fields(&p),
-        ["extra", "name", "description", "idp_group"],
+        [
+            "extra",
+            "name",
+            "description",
+            "idp_group",
+            "permissions[1]"
+        ],
         "{p}"
     );
 

@@ -56,7 +56,13 @@ async fn spec_and_docs_are_served() {
     assert!(spec["paths"]["/healthz"]["get"].is_object());
     let docs = app.get("/docs").await;
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.unwrap().contains("swagger"));
+    let docs = docs.text().await.unwrap();
+    assert!(docs.contains("swagger"));
+    // The page shows the finished spec, as /openapi.json serves it.
+    assert!(
+        docs.contains("CsrfHeader")
+            && spec["components"]["securitySchemes"]["CsrfHeader"].is_object()
+    );
 }
 
 #[tokio::test]

@@ -865,7 +865,7 @@ export interface components {
          * @description A role's permissions, all of them.
          */
         SetPermissions: {
-            /** @description The complete new set of permission names. */
+            /** @description The complete new set of permission names (`resource:action`). */
             permissions: string[];
         };
         /**
