@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// Operations that can refuse a change for the state it would break (a name taken, a built-in, the last
-/// admin, a sync already running). Every other status follows from the operation's shape (`answers`).
+/// admin, a bootstrap admin, a sync already running). Every other status follows from the operation's shape (`answers`).
 const CONFLICTS: &[&str] = &[
     "createRole",
     "updateRole",
@@ -22,6 +22,7 @@ const CONFLICTS: &[&str] = &[
     "createPermission",
     "deletePermission",
     "updateUser",
+    "endUserSessions",
     "setUserRoles",
     "startSyncRun",
 ];
