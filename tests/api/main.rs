@@ -6,6 +6,7 @@ mod bad_input;
 mod bootstrap_admin;
 mod cli;
 mod cors;
+mod deleted_meanwhile;
 mod errors;
 mod health;
 mod helpers;
