@@ -75,22 +75,22 @@ start_keyward() { # port database_url
 }
 
 stop_keyward() {
-  kill "$KEYWARD_PID"
+  kill "$KEYWARD_PID" 2>/dev/null || true
   wait "$KEYWARD_PID" 2>/dev/null || true
   KEYWARD_PID=
 }
 
 # The browser login with curl (Keyward -> the provider's form -> Keyward's callback), then POST /auth/token.
-admin_token() { # base_url
-  local kw=$1 jar=$RUN_DIR/jar url code next
+token_for() { # base_url user
+  local kw=$1 user=$2 jar=$RUN_DIR/jar url code next
   rm -f "$jar"
   step() { curl -s -b "$jar" -c "$jar" -o "$RUN_DIR/body" -w '%{http_code} %{redirect_url}\n' "$@"; }
   read -r _ url < <(step "$kw/auth/login?return_to=/")
   while [[ "$url" != "$kw/auth/callback"* ]]; do
     read -r code next < <(step "$url")
     if [ "$code" = 200 ] && grep -q 'login-form' "$RUN_DIR/body"; then
-      read -r code next < <(step -X POST "$url" --data-urlencode prompt=login --data-urlencode login=alice \
-        --data-urlencode password=alice-pw)
+      read -r code next < <(step -X POST "$url" --data-urlencode prompt=login --data-urlencode "login=$user" \
+        --data-urlencode "password=$user-pw")
     fi
     [ -n "$next" ] || { echo "login stuck at $url ($code)" >&2; return 1; }
     url=$next
@@ -115,11 +115,18 @@ fuzz() { # name base_url config
   cases=$(grep -A1 '^Test cases:' "$RUN_DIR/$name.log" | tail -n 1 | sed 's/^ *//')
   summary+=("$name: ${cases:-no count}; exit $status; $((SECONDS - started)) s")
   [ "$status" = 0 ] || failed=1
+  if ! kill -0 "$KEYWARD_PID" 2>/dev/null; then
+    echo "== Keyward died during $name; the end of its log:"
+    tail -n 60 "$RUN_DIR/keyward.log"
+    exit 1
+  fi
 }
 
 sqlite_url="http://127.0.0.1:$sqlite_port"
 start_keyward "$sqlite_port" "sqlite://$RUN_DIR/keyward.db?mode=rwc"
-token=$(admin_token "$sqlite_url")
+# bob logs in too, so that the fuzzer finds a user it may deactivate, log out and grant roles to.
+token_for "$sqlite_url" bob >/dev/null
+token=$(token_for "$sqlite_url" alice)
 KEYWARD_FUZZ_TOKEN=$token fuzz sqlite-admin "$sqlite_url" schemathesis.toml
 fuzz sqlite-anonymous "$sqlite_url" "$RUN_DIR/anonymous.toml"
 stop_keyward
@@ -127,7 +134,8 @@ stop_keyward
 pg_up
 pg_url="http://127.0.0.1:$pg_port"
 start_keyward "$pg_port" "$KEYWARD_TEST_PG_URL"
-token=$(admin_token "$pg_url")
+token_for "$pg_url" bob >/dev/null
+token=$(token_for "$pg_url" alice)
 KEYWARD_FUZZ_TOKEN=$token fuzz postgres-admin "$pg_url" schemathesis.toml
 stop_keyward
 
