@@ -5,6 +5,8 @@
 #
 #   bash scripts/schemathesis.sh install   # the pinned schemathesis into target/schemathesis-venv (.ci/run does it)
 #   bash scripts/schemathesis.sh           # the three runs; needs `cargo build --release` first
+#
+# KEYWARD_BIN=target/debug/keyward runs another build (quicker to rebuild while chasing a finding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh
@@ -26,7 +28,8 @@ if [ "${1:-}" = install ]; then
   "$venv/bin/st" --version
   exit 0
 fi
-[ -x target/release/keyward ] || { echo "target/release/keyward is missing: cargo build --release" >&2; exit 1; }
+keyward=${KEYWARD_BIN:-target/release/keyward}
+[ -x "$keyward" ] || { echo "$keyward is missing: cargo build --release" >&2; exit 1; }
 install
 [ -d testing/idp/node_modules ] || (cd testing/idp && npm ci --no-audit --no-fund)
 
@@ -60,7 +63,7 @@ start_keyward() { # port database_url
     KEYWARD_RATE_LIMIT_PER_MINUTE=0 KEYWARD_AUTH_RATE_LIMIT_PER_MINUTE=0 KEYWARD_API_TOKEN_TTL=6h \
     KEYWARD_OIDC_ISSUER="$issuer" KEYWARD_OIDC_CLIENT_ID=keyward KEYWARD_OIDC_CLIENT_SECRET=keyward-secret \
     KEYWARD_BOOTSTRAP_ADMINS=alice@example.com RUST_LOG=warn \
-    target/release/keyward serve >>"$RUN_DIR/keyward.log" 2>&1 &
+    "$keyward" serve >>"$RUN_DIR/keyward.log" 2>&1 &
   KEYWARD_PID=$!
   for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
@@ -72,22 +75,22 @@ start_keyward() { # port database_url
 }
 
 stop_keyward() {
-  kill "$KEYWARD_PID"
+  kill "$KEYWARD_PID" 2>/dev/null || true
   wait "$KEYWARD_PID" 2>/dev/null || true
   KEYWARD_PID=
 }
 
 # The browser login with curl (Keyward -> the provider's form -> Keyward's callback), then POST /auth/token.
-admin_token() { # base_url
-  local kw=$1 jar=$RUN_DIR/jar url code next
+token_for() { # base_url user
+  local kw=$1 user=$2 jar=$RUN_DIR/jar url code next
   rm -f "$jar"
   step() { curl -s -b "$jar" -c "$jar" -o "$RUN_DIR/body" -w '%{http_code} %{redirect_url}\n' "$@"; }
   read -r _ url < <(step "$kw/auth/login?return_to=/")
   while [[ "$url" != "$kw/auth/callback"* ]]; do
     read -r code next < <(step "$url")
     if [ "$code" = 200 ] && grep -q 'login-form' "$RUN_DIR/body"; then
-      read -r code next < <(step -X POST "$url" --data-urlencode prompt=login --data-urlencode login=alice \
-        --data-urlencode password=alice-pw)
+      read -r code next < <(step -X POST "$url" --data-urlencode prompt=login --data-urlencode "login=$user" \
+        --data-urlencode "password=$user-pw")
     fi
     [ -n "$next" ] || { echo "login stuck at $url ($code)" >&2; return 1; }
     url=$next
@@ -112,11 +115,18 @@ fuzz() { # name base_url config
   cases=$(grep -A1 '^Test cases:' "$RUN_DIR/$name.log" | tail -n 1 | sed 's/^ *//')
   summary+=("$name: ${cases:-no count}; exit $status; $((SECONDS - started)) s")
   [ "$status" = 0 ] || failed=1
+  if ! kill -0 "$KEYWARD_PID" 2>/dev/null; then
+    echo "== Keyward died during $name; the end of its log:"
+    tail -n 60 "$RUN_DIR/keyward.log"
+    exit 1
+  fi
 }
 
 sqlite_url="http://127.0.0.1:$sqlite_port"
 start_keyward "$sqlite_port" "sqlite://$RUN_DIR/keyward.db?mode=rwc"
-token=$(admin_token "$sqlite_url")
+# bob logs in too, so that the fuzzer finds a user it may deactivate, log out and grant roles to.
+token_for "$sqlite_url" bob >/dev/null
+token=$(token_for "$sqlite_url" alice)
 KEYWARD_FUZZ_TOKEN=$token fuzz sqlite-admin "$sqlite_url" schemathesis.toml
 fuzz sqlite-anonymous "$sqlite_url" "$RUN_DIR/anonymous.toml"
 stop_keyward
@@ -124,7 +134,8 @@ stop_keyward
 pg_up
 pg_url="http://127.0.0.1:$pg_port"
 start_keyward "$pg_port" "$KEYWARD_TEST_PG_URL"
-token=$(admin_token "$pg_url")
+token_for "$pg_url" bob >/dev/null
+token=$(token_for "$pg_url" alice)
 KEYWARD_FUZZ_TOKEN=$token fuzz postgres-admin "$pg_url" schemathesis.toml
 stop_keyward
 

@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// Operations that can refuse a change for the state it would break (a name taken, a built-in, the last
-/// admin, a sync already running). Every other status follows from the operation's shape (`answers`).
+/// admin, a bootstrap admin, a sync already running). Every other status follows from the operation's shape (`answers`).
 const CONFLICTS: &[&str] = &[
     "createRole",
     "updateRole",
@@ -22,6 +22,7 @@ const CONFLICTS: &[&str] = &[
     "createPermission",
     "deletePermission",
     "updateUser",
+    "endUserSessions",
     "setUserRoles",
     "startSyncRun",
 ];
@@ -183,6 +184,10 @@ pub fn finish(raw: &str) -> String {
             }
         }
     }
+    // Every request body denies unknown fields (`#[oai(deny_unknown_fields)]`), which poem-openapi does not say.
+    for name in request_body_schemas(&doc) {
+        doc["components"]["schemas"][name.as_str()]["additionalProperties"] = json!(false);
+    }
     doc["components"]["responses"] = Value::Object(responses);
     doc["components"]["schemas"]["Problem"]["properties"]["type"]["enum"] =
         ProblemType::ALL.iter().map(|t| json!(t.uri())).collect();
@@ -204,6 +209,22 @@ fn description_of(content: &Value, schemas: &Value) -> Value {
         .and_then(|c| c["schema"]["$ref"].as_str())
         .and_then(|r| r.rsplit('/').next())
         .map_or(Value::Null, |name| schemas[name]["description"].clone())
+}
+
+/// The names of the schemas that operations take as their body.
+fn request_body_schemas(doc: &Value) -> Vec<String> {
+    let ops = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(Value::as_object)
+        .flat_map(|ops| ops.values());
+    ops.filter_map(|op| op["requestBody"]["content"].as_object())
+        .flat_map(|content| content.values())
+        .filter_map(|media| media["schema"]["$ref"].as_str())
+        .filter_map(|r| r.rsplit('/').next())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn finish_operation(path: &str, op: &mut Value, schemas: &Value, shared: &mut Map<String, Value>) {

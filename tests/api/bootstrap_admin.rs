@@ -137,3 +137,19 @@ async fn a_bootstrap_admin_cannot_be_demoted_deactivated_or_logged_out_through_t
         204
     );
 }
+
+#[test]
+fn the_spec_lists_the_409_of_each_refusal() {
+    let spec: Value = serde_json::from_str(&keyward::http::routes::spec_json()).unwrap();
+    for (path, method) in [
+        ("/api/v1/users/{id}/roles", "put"),
+        ("/api/v1/users/{id}", "patch"),
+        ("/api/v1/users/{id}/sessions", "delete"),
+    ] {
+        let responses = &spec["paths"][path][method]["responses"];
+        assert!(
+            responses.get("409").is_some(),
+            "{method} {path}: {responses}"
+        );
+    }
+}

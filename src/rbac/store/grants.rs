@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    StoreError, invalid,
+    StoreError, deleted_meanwhile, invalid,
     last_admin::{admin_holders, check_not_last_admin, lock_admin_changes},
     permissions::permissions_of_roles,
     roles::{check_no_escalation, find_role_by_name},
@@ -166,7 +166,9 @@ pub async fn set_manual_roles<C: ConnectionTrait + TransactionTrait>(
         .exec(&txn)
         .await?;
     for role in added {
-        grant(&txn, user_id, role.id, SOURCE_MANUAL, actor_id).await?;
+        grant(&txn, user_id, role.id, SOURCE_MANUAL, actor_id)
+            .await
+            .map_err(|e| deleted_meanwhile(e, &format!("the role `{}`", role.name)))?;
     }
     txn.commit().await?;
     Ok(())

@@ -45,6 +45,22 @@ fn conflict_on_unique(err: DbErr, message: impl FnOnce() -> String) -> StoreErro
     }
 }
 
+/// A row the write relies on was deleted by a concurrent request after this one read it: the role being updated
+/// (no row updated), or a role or permission a new link points at (a foreign key refuses it).
+fn deleted_meanwhile(err: DbErr, what: &str) -> StoreError {
+    match err {
+        DbErr::RecordNotUpdated => StoreError::NotFound(format!("{what} was deleted meanwhile")),
+        err if matches!(
+            err.sql_err(),
+            Some(SqlErr::ForeignKeyConstraintViolation(_))
+        ) =>
+        {
+            StoreError::Conflict(format!("{what} was deleted meanwhile; read it again"))
+        }
+        err => StoreError::Db(err),
+    }
+}
+
 fn invalid(field: &str, message: impl Into<String>) -> StoreError {
     StoreError::Invalid {
         field: field.into(),

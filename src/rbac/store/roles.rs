@@ -11,7 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    StoreError, conflict_on_unique,
+    StoreError, conflict_on_unique, deleted_meanwhile,
     permissions::{permission_ids, permissions_of_roles},
 };
 use crate::rbac::{ADMIN_ROLE, Access};
@@ -126,7 +126,9 @@ pub async fn create_role<C: ConnectionTrait + TransactionTrait>(
     .insert(&txn)
     .await
     .map_err(|e| conflict_on_unique(e, || conflict))?;
-    link_permissions(&txn, role.id, &perm_ids).await?;
+    link_permissions(&txn, role.id, &perm_ids)
+        .await
+        .map_err(|e| deleted_meanwhile(e, "a permission the role names"))?;
     txn.commit().await?;
     find_role(db, role.id).await
 }
@@ -214,13 +216,14 @@ pub async fn update_role<C: ConnectionTrait + TransactionTrait>(
         row.idp_group = Set(g);
     }
     row.updated_at = Set(Utc::now());
-    row.update(db).await.map_err(|e| {
-        conflict_on_unique(e, || {
+    row.update(db).await.map_err(|e| match e {
+        DbErr::RecordNotUpdated => deleted_meanwhile(e, "the role"),
+        e => conflict_on_unique(e, || {
             format!(
                 "a role named `{}` already exists",
                 new_name.unwrap_or_default()
             )
-        })
+        }),
     })?;
     find_role(db, id).await
 }
@@ -262,7 +265,9 @@ pub async fn set_role_permissions<C: ConnectionTrait + TransactionTrait>(
         .filter(role_permissions::Column::RoleId.eq(id))
         .exec(&txn)
         .await?;
-    link_permissions(&txn, id, &perm_ids).await?;
+    link_permissions(&txn, id, &perm_ids)
+        .await
+        .map_err(|e| deleted_meanwhile(e, "the role or a permission it names"))?;
     txn.commit().await?;
     find_role(db, id).await
 }
