@@ -48,6 +48,11 @@ export async function signIn(page: Page, user: string, layout: keyof typeof inte
   await expect(page.getByTestId("signed-in-user")).toBeVisible();
 }
 
+/** A screenshot as target/e2e/<name>.png (the whole page unless said), of a moment worth looking at afterwards. */
+export async function snap(page: Page, name: string, fullPage = true) {
+  await page.screenshot({ path: join(outDir, `${name}.png`), fullPage });
+}
+
 const WIDTHS = [
   { width: 1280, height: 800 },
   { width: 390, height: 844 },

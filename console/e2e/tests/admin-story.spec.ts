@@ -4,7 +4,7 @@
 // log, runs a sync and signs out.
 import { expect, test, type BrowserContext, type Page } from "@playwright/test";
 
-import { keycloakUrl, localContext, signIn } from "../support/console";
+import { keycloakUrl, localContext, signIn, snap } from "../support/console";
 
 test.describe.configure({ mode: "serial" });
 
@@ -43,6 +43,7 @@ test("bob signs in and, holding no permission, sees only his own page", async ()
   await signIn(bob, "bob");
   await expect(bob.getByText("No permissions: the console shows only this page.")).toBeVisible();
   await expect(nav(bob).getByRole("link")).toHaveText(["Me"]);
+  await snap(bob, "story-bob-without-permissions");
 });
 
 test("alice creates a role with two permissions, maps it to a provider group and grants it to bob", async () => {
@@ -86,6 +87,7 @@ test("bob, after a reload, sees what the new permissions allow", async () => {
   await expect(bob.getByTestId("me-roles")).toContainText("auditor");
   await expect(bob.getByTestId("me-permissions").getByRole("listitem")).toHaveText(["audit:read", "users:read"]);
   await expect(nav(bob).getByRole("link")).toHaveText(["Me", "Users", "Audit log"]);
+  await snap(bob, "story-bob-after-grant");
   await nav(bob).getByRole("link", { name: "Users", exact: true }).click();
   await expect(bob.getByTestId("users-table").getByRole("row").filter({ hasText: "alice@example.com" })).toBeVisible();
   // users:read without users:write: bob's own page offers no deactivate button and no grants editor.
@@ -99,6 +101,7 @@ test("alice deactivates bob: his next action is refused and his console returns 
   await alice.getByRole("button", { name: "Deactivate" }).click();
   await alice.getByRole("button", { name: "Yes, deactivate" }).click();
   await expect(alice.getByTestId("user-status")).toHaveText("deactivated");
+  await snap(alice, "story-bob-deactivated");
 
   const refused = bob.waitForResponse((r) => r.url().includes("/api/v1/audit"));
   await nav(bob).getByRole("link", { name: "Audit log", exact: true }).click();
@@ -110,6 +113,7 @@ test("alice deactivates bob: his next action is refused and his console returns 
   await bob.getByTestId("signed-out").getByRole("button", { name: "Sign in" }).click();
   await expect(bob.getByTestId("login-error")).toBeVisible();
   await expect(bob.getByTestId("signed-out")).toBeVisible();
+  await snap(bob, "story-bob-refused");
 });
 
 test("alice reads the audit entries of those changes", async () => {
@@ -128,6 +132,7 @@ test("alice reads the audit entries of those changes", async () => {
   await expect(alice).toHaveURL(/type=user.deactivated/);
   await expect(rows).toHaveCount(2); // the header row and the one event
   await expect(rows.nth(1)).toContainText("bob");
+  await snap(alice, "story-audit-filtered");
 });
 
 test("alice starts a sync run and sees it finish", async () => {

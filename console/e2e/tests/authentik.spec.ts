@@ -2,7 +2,7 @@
 // the static API token) that finishes.
 import { expect, test } from "@playwright/test";
 
-import { authentikUrl, localContext, signIn } from "../support/console";
+import { authentikUrl, localContext, signIn, snap } from "../support/console";
 
 test("alice signs in through the Authentik-layout login form and runs a sync to the end", async ({ browser }) => {
   const context = await localContext(browser);
@@ -18,5 +18,6 @@ test("alice signs in through the Authentik-layout login form and runs a sync to 
   await expect(run.getByText("succeeded")).toBeVisible({ timeout: 30_000 });
   // Authentik's API lists the service account too, which Keyward does not count as a user.
   await expect(run.locator("dt", { hasText: /^Users seen$/ }).locator("xpath=following-sibling::dd[1]")).toHaveText("5");
+  await snap(page, "authentik-sync-run");
   await context.close();
 });

@@ -2,7 +2,7 @@
 // adds X-CSRF: 1 to its requests (without it Keyward refuses cookie-authenticated calls).
 import { expect, test } from "@playwright/test";
 
-import { keycloakUrl, localContext, signIn } from "../support/console";
+import { keycloakUrl, localContext, signIn, snap } from "../support/console";
 
 test("Swagger UI's Try it out on GET /api/v1/me answers 200 with the browser's session", async ({ browser }) => {
   const context = await localContext(browser);
@@ -22,5 +22,8 @@ test("Swagger UI's Try it out on GET /api/v1/me answers 200 with the browser's s
   expect(response.status()).toBe(200);
   expect(await response.json()).toMatchObject({ username: "zoe" });
   await expect(operation.locator(".live-responses-table tbody .response-col_status")).toHaveText("200");
+  // Swagger UI's page is long: the part that shows the answer.
+  await operation.locator(".live-responses-table").scrollIntoViewIfNeeded();
+  await snap(page, "swagger-try-it-out", false);
   await context.close();
 });

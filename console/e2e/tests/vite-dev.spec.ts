@@ -2,7 +2,7 @@
 // through Vite's proxy to a Keyward whose public URL is that origin, and an admin action works.
 import { expect, test } from "@playwright/test";
 
-import { localContext, signIn, viteUrl } from "../support/console";
+import { localContext, signIn, snap, viteUrl } from "../support/console";
 
 test("through the Vite dev server, alice signs in and creates a permission", async ({ browser }) => {
   const context = await localContext(browser);
@@ -20,5 +20,6 @@ test("through the Vite dev server, alice signs in and creates a permission", asy
   await expect(page.getByTestId("permissions-table").getByRole("row").filter({ hasText: "reports:export" })).toContainText(
     "Exports reports",
   );
+  await snap(page, "vite-permission-created");
   await context.close();
 });
