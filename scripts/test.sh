@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests on SQLite, the integration tests again on a throwaway
-# PostgreSQL, the OpenAPI drift check, and the generated TypeScript client against a running Keyward.
+# PostgreSQL, the OpenAPI drift check, the generated TypeScript client against a running Keyward, and the
+# console's browser end-to-end suite (Playwright on Debian's Chromium, /usr/bin/chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh
@@ -64,3 +65,10 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 (cd openapi/client && KEYWARD_URL="http://127.0.0.1:$port" IDP_ISSUER="$idp_issuer" npm test --silent)
+
+echo "== browser end-to-end suite (console/e2e)"
+# Debian's Chromium drives it: Playwright must never fetch a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+[ -d console/e2e/node_modules ] || (cd console/e2e && npm ci --no-audit --no-fund)
+# It starts its own identity providers, Keywards (target/debug/keyward) and the console's Vite dev server.
+(cd console/e2e && npm run --silent check && npx playwright test)

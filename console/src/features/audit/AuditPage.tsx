@@ -145,11 +145,13 @@ export function AuditPage() {
                     <td>
                       {e.user_id &&
                         (can("users:read") ? (
-                          <Link to={`/users/${e.user_id}`} title={e.user_id}>
+                          <Link to={`/users/${e.user_id}`} title={e.user_id} className="id">
                             {shortId(e.user_id)}
                           </Link>
                         ) : (
-                          <code title={e.user_id}>{shortId(e.user_id)}</code>
+                          <code title={e.user_id} className="id">
+                            {shortId(e.user_id)}
+                          </code>
                         ))}
                     </td>
                     <td>{e.target}</td>
