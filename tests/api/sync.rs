@@ -272,7 +272,7 @@ async fn a_failure_mid_listing_deactivates_nobody_and_is_recorded() {
 async fn an_expired_admin_token_is_fetched_again_once_for_all_pages_in_flight() {
     let (app, idp, admin) =
         admin_app(Layout::Keycloak, &[("KEYWARD_SYNC_PAGE_SIZE", "1")], &[]).await;
-    // 12 people, a page each, 4 pages in flight at once: rounds of 4 requests at 0, 0.7 and 1.4 s.
+    // 12 people, a page each, 4 pages in flight at once: rounds of 4 requests at 0, 1.5 and 3 s.
     for n in 1..=7 {
         idp.upsert_user(json!({
             "sub": format!("7a000000-0000-4000-8000-{n:012}"),
@@ -281,9 +281,11 @@ async fn an_expired_admin_token_is_fetched_again_once_for_all_pages_in_flight() 
         }))
         .await;
     }
-    // Admin tokens live at most 1 s (expiry is in whole seconds) and every page takes 700 ms: a later round
-    // of requests goes out with an expired token, and all 4 of its requests are refused together.
-    idp.set_faults(json!({"admin_token_ttl_s": 1, "slow_ms": 700}))
+    // Admin tokens live at most 1 s (expiry is in whole seconds) and every page takes 1.5 s: each later round
+    // goes out with a token that expired half a second or more before, so all 4 of its requests are refused
+    // together. (With 700 ms pages a round could straddle the expiry on a loaded machine: its refusals then
+    // came one per token, and one token per refusal is also what the bug this test guards against looks like.)
+    idp.set_faults(json!({"admin_token_ttl_s": 1, "slow_ms": 1500}))
         .await;
     idp.reset_stats().await;
     let run = sync(&app, &admin).await;
