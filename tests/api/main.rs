@@ -20,5 +20,6 @@ mod rate_limit;
 mod rbac;
 mod roles_cli;
 mod security_headers;
+mod sessions;
 mod spec;
 mod sync;
