@@ -330,8 +330,7 @@ pub async fn end_for_provider_sid(
     provider_sid: &str,
     user_id: Option<Uuid>,
 ) -> Result<Vec<Uuid>, DbErr> {
-    let mut find =
-        sessions::Entity::find().filter(sessions::Column::ProviderSid.eq(provider_sid));
+    let mut find = sessions::Entity::find().filter(sessions::Column::ProviderSid.eq(provider_sid));
     if let Some(user_id) = user_id {
         find = find.filter(sessions::Column::UserId.eq(user_id));
     }

@@ -37,16 +37,19 @@ pub struct SessionsApi;
 #[derive(Object, Debug)]
 #[oai(example)]
 pub struct Session {
+    /// The session's id (not its cookie, which never leaves the browser and the server).
     pub id: Uuid,
+    /// When the user logged in.
     pub created_at: DateTime<Utc>,
     /// When it was last used (updated at most once a minute).
     pub last_seen_at: DateTime<Utc>,
     /// When it ends unless used before then; never later than its maximum lifetime allows.
     pub expires_at: DateTime<Utc>,
-    #[oai(skip_serializing_if_is_none)]
+    /// The browser's `User-Agent` at login, if it sent one.
+    #[oai(nullable)]
     pub user_agent: Option<String>,
     /// The client address it was opened from.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub ip: Option<String>,
     /// Whether the request was made with this session (its cookie, or an API token minted from it).
     pub current: bool,
