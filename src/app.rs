@@ -11,10 +11,10 @@ use poem::{
 use poem_openapi::OpenApi;
 
 use crate::{
-    auth::{Auth, sessions},
+    auth::{Auth, backchannel, sessions},
     config::Config,
     db,
-    http::routes::endpoint,
+    http::{routes::endpoint, sessions::BACKCHANNEL_LOGOUT_PATH},
     metrics::Metrics,
     rate_limit::{Bucket, RateLimits},
     rbac,
@@ -74,8 +74,10 @@ impl<T: OpenApi + 'static> Application<T> {
         )?);
         // Login endpoints get their own, stricter bucket on top of the global one.
         let buckets = [
+            // Back-channel logouts come from the provider, many at once for a realm-wide logout, and are
+            // not retried: they are no login attempts.
             Bucket::new("auth", config.auth_rate_limit, |path| {
-                path.starts_with("/auth/")
+                path.starts_with("/auth/") && path != BACKCHANNEL_LOGOUT_PATH
             }),
             Bucket::new("global", config.rate_limit, |_| true),
         ];
@@ -138,6 +140,9 @@ impl<T: OpenApi + 'static> Application<T> {
                         Err(err) => {
                             tracing::warn!(error = %err, "could not purge expired sessions")
                         }
+                    }
+                    if let Err(err) = backchannel::purge_expired(&state.db).await {
+                        tracing::warn!(error = %err, "could not purge expired logout tokens");
                     }
                 }
                 minutes += 1;

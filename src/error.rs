@@ -16,6 +16,8 @@ pub enum ProblemType {
     MalformedRequest,
     /// A login callback that cannot complete: unknown, replayed, expired or foreign state, or a refused code.
     LoginFailed,
+    /// A back-channel logout token that is not valid (OpenID Connect Back-Channel Logout §2.8).
+    LogoutTokenInvalid,
     Unauthorized,
     Forbidden,
     NotFound,
@@ -29,10 +31,11 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 13] = [
+    pub const ALL: [ProblemType; 14] = [
         Self::ValidationFailed,
         Self::MalformedRequest,
         Self::LoginFailed,
+        Self::LogoutTokenInvalid,
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -50,6 +53,7 @@ impl ProblemType {
             Self::ValidationFailed => "validation-failed",
             Self::MalformedRequest => "malformed-request",
             Self::LoginFailed => "login-failed",
+            Self::LogoutTokenInvalid => "logout-token-invalid",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not-found",
@@ -73,6 +77,7 @@ impl ProblemType {
             Self::ValidationFailed => "The request has invalid fields",
             Self::MalformedRequest => "The request could not be read",
             Self::LoginFailed => "The login could not be completed",
+            Self::LogoutTokenInvalid => "The logout token is not valid",
             Self::Unauthorized => "Authentication is required",
             Self::Forbidden => "Not allowed",
             Self::NotFound => "Not found",
@@ -88,9 +93,10 @@ impl ProblemType {
 
     pub fn status(self) -> StatusCode {
         match self {
-            Self::ValidationFailed | Self::MalformedRequest | Self::LoginFailed => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::ValidationFailed
+            | Self::MalformedRequest
+            | Self::LoginFailed
+            | Self::LogoutTokenInvalid => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -223,6 +229,10 @@ impl ApiError {
         Self::BadRequest(Json(
             Problem::new(ProblemType::ValidationFailed, detail).with_errors(errors),
         ))
+    }
+
+    pub fn logout_token_invalid(detail: impl Into<String>) -> Self {
+        Self::BadRequest(Json(Problem::new(ProblemType::LogoutTokenInvalid, detail)))
     }
 
     pub fn malformed(detail: impl Into<String>) -> Self {

@@ -4,6 +4,7 @@ pub mod audit_events;
 pub mod job_leases;
 pub mod keyward_settings;
 pub mod login_attempts;
+pub mod logout_tokens_seen;
 pub mod permissions;
 pub mod rbac_seed_applied;
 pub mod role_permissions;

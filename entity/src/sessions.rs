@@ -8,6 +8,11 @@ pub struct Model {
     /// SHA-256 (hex) of the cookie value.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
+    /// The id the API shows and API tokens carry (`sid`): the row id would hand out the session.
+    #[sea_orm(unique)]
+    pub public_id: Uuid,
+    /// The provider's session id (`sid` of the ID token), named by back-channel logout tokens.
+    pub provider_sid: Option<String>,
     pub user_id: Uuid,
     /// The provider's ID token, kept for `id_token_hint` at logout.
     pub id_token: Option<String>,

@@ -42,6 +42,9 @@ pub struct ApiClaims {
     pub exp: u64,
     pub iat: u64,
     pub jti: String,
+    /// The public id of the session the token was minted from: the token dies with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,11 +143,18 @@ impl TokenIssuer {
         self.ttl
     }
 
-    pub fn issue(&self, user: &users::Model, roles: Vec<String>) -> Result<String, String> {
-        self.sign(&self.claims_for(user, roles))
+    pub fn issue(
+        &self,
+        user: &users::Model,
+        roles: Vec<String>,
+        session: uuid::Uuid,
+    ) -> Result<String, String> {
+        let mut claims = self.claims_for(user, roles);
+        claims.sid = Some(session.to_string());
+        self.sign(&claims)
     }
 
-    /// The claims a token for `user` carries now.
+    /// The claims a token for `user` carries now, bound to no session yet.
     pub fn claims_for(&self, user: &users::Model, roles: Vec<String>) -> ApiClaims {
         let now = unix_now();
         ApiClaims {
@@ -154,6 +164,7 @@ impl TokenIssuer {
             exp: now + self.ttl.as_secs(),
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
+            sid: None,
             email: user.email.clone(),
             name: user.display_name.clone(),
             roles,

@@ -3,6 +3,7 @@
 //! `http::authn` are the thin edge around it.
 
 pub mod api_tokens;
+pub mod backchannel;
 pub mod login;
 pub mod provider;
 pub mod return_to;
@@ -21,7 +22,11 @@ use crate::{
     audit::{self, Origin},
     config::Config,
     crypto::{self, Purpose, Vault},
-    rbac::{Access, cache::AccessCache, seed},
+    rbac::{
+        Access,
+        cache::{AccessCache, Resolved},
+        seed,
+    },
     users::{self as user_store, Profile, Seen},
 };
 use api_tokens::{ApiClaims, TokenIssuer};
@@ -94,7 +99,7 @@ pub struct Auth {
     provider: Result<Arc<Provider>, String>,
     pub tokens: TokenIssuer,
     pub vault: Vault,
-    pub session_ttl: chrono::Duration,
+    pub session_lifetime: sessions::Lifetime,
     pub cookies: Cookies,
     /// Effective roles and permissions per user, shared by every request.
     pub access: Arc<AccessCache>,
@@ -143,8 +148,12 @@ impl Auth {
             provider,
             tokens,
             vault,
-            session_ttl: chrono::Duration::from_std(config.session_ttl)
-                .unwrap_or(chrono::Duration::hours(8)),
+            session_lifetime: sessions::Lifetime {
+                idle: chrono::Duration::from_std(config.session_ttl)
+                    .unwrap_or(chrono::Duration::hours(8)),
+                max: chrono::Duration::from_std(config.session_max_lifetime)
+                    .unwrap_or(chrono::Duration::days(7)),
+            },
             cookies: Cookies::for_config(config),
             access: Arc::new(AccessCache::new(config.access_stale_max)),
             bootstrap_admins: config.bootstrap_admins.clone(),
@@ -165,7 +174,7 @@ impl Auth {
         // Only needed to audit a refused refresh: not worth building on every request.
         origin: impl FnOnce() -> Origin,
     ) -> Result<Principal, AuthError> {
-        let Some((session, user)) = sessions::find(db, cookie_value, self.session_ttl).await?
+        let Some((session, user)) = sessions::find(db, cookie_value, self.session_lifetime).await?
         else {
             return Err(AuthError::Invalid(
                 "the session has ended; log in again".into(),
@@ -191,6 +200,15 @@ impl Auth {
             via: Via::Session(session),
             access,
         })
+    }
+
+    /// The provider's refresh token a session holds, if it has one and it opens with the current secret key.
+    pub fn refresh_token_of(&self, session: &session_rows::Model) -> Option<String> {
+        let sealed = session.refresh_token.as_deref()?;
+        self.vault
+            .open(Purpose::RefreshToken, &session.id, sealed)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
     async fn refresh_provider_session(
@@ -232,6 +250,7 @@ impl Auth {
             }
             Err(ProviderError::Refused(reason)) => {
                 sessions::delete(db, &session.id).await?;
+                self.sessions_ended(db).await?;
                 audit::record(
                     db,
                     &origin(),
@@ -280,6 +299,7 @@ impl Auth {
                     "the token was revoked: the user was logged out everywhere".into(),
                 ));
             }
+            self.check_token_session(db, &resolved, &claims).await?;
             (resolved, Via::ApiToken(claims))
         } else if let Ok(provider) = &self.provider
             && issuer == provider.issuer()
@@ -330,6 +350,37 @@ impl Auth {
             via,
             access: resolved.access.clone(),
         })
+    }
+}
+
+impl Auth {
+    /// A Keyward API token lives only as long as the session it was minted from. The cached list of the
+    /// user's sessions answers most requests; a session it does not show as live (opened or extended since it
+    /// was read) is looked up.
+    async fn check_token_session(
+        &self,
+        db: &Db,
+        resolved: &Resolved,
+        claims: &ApiClaims,
+    ) -> Result<(), AuthError> {
+        let Some(sid) = claims.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok()) else {
+            return Err(AuthError::Invalid(
+                "the token names no session; get a new one from POST /auth/token".into(),
+            ));
+        };
+        if resolved.session_live(sid) || sessions::is_live(db, resolved.user.id, sid).await? {
+            Ok(())
+        } else {
+            Err(AuthError::Invalid(
+                "the session this token was issued to has ended; log in again".into(),
+            ))
+        }
+    }
+
+    /// Tells every instance that sessions ended, so the API tokens minted from them stop working: at once
+    /// here, within one poll of the access cache elsewhere.
+    pub async fn sessions_ended(&self, db: &Db) -> Result<(), DbErr> {
+        self.access.changed(db).await
     }
 }
 

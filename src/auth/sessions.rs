@@ -1,11 +1,11 @@
 //! Server-side sessions and pending logins, stored in the database so any instance can serve any browser.
-//! The cookie carries a random token; the table keeps only its SHA-256.
+//! The cookie carries a random token; the table keeps only its SHA-256, and shows the world a public UUID.
 
 use chrono::{DateTime, Utc};
 use entity::{login_attempts, sessions, users};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    sea_query::Expr,
+    QueryOrder, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -84,9 +84,25 @@ pub async fn take_login(
 pub struct NewSession<'a> {
     pub user_id: Uuid,
     pub id_token: Option<String>,
+    /// The provider's session id (`sid` of the ID token), for back-channel logout.
+    pub provider_sid: Option<String>,
     pub refresh_token: Option<&'a str>,
     pub provider_expires_at: Option<DateTime<Utc>>,
-    pub ttl: chrono::Duration,
+    pub lifetime: Lifetime,
+}
+
+/// How long a session lives: `idle` after its last use, never past `max` after it opened.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetime {
+    pub idle: chrono::Duration,
+    pub max: chrono::Duration,
+}
+
+impl Lifetime {
+    /// When a session opened at `created_at` and used `now` ends.
+    pub fn expiry(&self, created_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+        (now + self.idle).min(created_at + self.max)
+    }
 }
 
 /// Creates the session and returns the cookie value (the only copy of it anywhere).
@@ -104,6 +120,8 @@ pub async fn create(
             .refresh_token
             .map(|rt| vault.seal(Purpose::RefreshToken, &id, rt.as_bytes())),
         id,
+        public_id: Uuid::new_v4(),
+        provider_sid: new.provider_sid,
         user_id: new.user_id,
         id_token: new.id_token,
         provider_expires_at: new.provider_expires_at,
@@ -112,10 +130,12 @@ pub async fn create(
         user_agent: origin.user_agent.clone(),
         created_at: now,
         last_seen_at: now,
-        expires_at: now + new.ttl,
+        expires_at: new.lifetime.expiry(now, now),
     };
     sessions::Entity::insert(sessions::ActiveModel {
         id: Set(model.id.clone()),
+        public_id: Set(model.public_id),
+        provider_sid: Set(model.provider_sid.clone()),
         user_id: Set(model.user_id),
         id_token: Set(model.id_token.clone()),
         refresh_token: Set(model.refresh_token.clone()),
@@ -132,11 +152,12 @@ pub async fn create(
     Ok((token, model))
 }
 
-/// The live session behind a cookie value and its user, sliding its expiry forward.
+/// The live session behind a cookie value and its user, sliding its expiry forward (never past its maximum
+/// lifetime).
 pub async fn find(
     db: &impl ConnectionTrait,
     cookie_value: &str,
-    ttl: chrono::Duration,
+    lifetime: Lifetime,
 ) -> Result<Option<(sessions::Model, users::Model)>, DbErr> {
     let id = crypto::sha256_hex(cookie_value);
     let Some((mut session, Some(user))) = sessions::Entity::find_by_id(id)
@@ -151,11 +172,12 @@ pub async fn find(
         return Ok(None);
     }
     if now - session.last_seen_at >= SLIDE_EVERY {
+        let expires_at = lifetime.expiry(session.created_at, now);
         session.last_seen_at = now;
-        session.expires_at = now + ttl;
+        session.expires_at = expires_at;
         sessions::Entity::update_many()
             .col_expr(sessions::Column::LastSeenAt, Expr::value(now))
-            .col_expr(sessions::Column::ExpiresAt, Expr::value(now + ttl))
+            .col_expr(sessions::Column::ExpiresAt, Expr::value(expires_at))
             .filter(sessions::Column::Id.eq(session.id.clone()))
             .exec(db)
             .await?;
@@ -257,6 +279,70 @@ pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result
         .exec(db)
         .await
         .map(|r| r.rows_affected)
+}
+
+/// The live sessions of a user, most recently used first.
+pub async fn list_for_user(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<Vec<sessions::Model>, DbErr> {
+    sessions::Entity::find()
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::ExpiresAt.gt(Utc::now()))
+        .order_by_desc(sessions::Column::LastSeenAt)
+        .all(db)
+        .await
+}
+
+/// Whether the session with this public id is live and belongs to `user_id`.
+pub async fn is_live(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    public_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(sessions::Entity::find()
+        .filter(sessions::Column::PublicId.eq(public_id))
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::ExpiresAt.gt(Utc::now()))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Ends one session of `user_id` by its public id; `false` when the user has no such session.
+pub async fn end_by_public_id(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    public_id: Uuid,
+) -> Result<bool, DbErr> {
+    let deleted = sessions::Entity::delete_many()
+        .filter(sessions::Column::PublicId.eq(public_id))
+        .filter(sessions::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected > 0)
+}
+
+/// Ends the sessions opened in one provider session (`sid`), optionally only those of `user_id`. Returns the
+/// users whose sessions ended.
+pub async fn end_for_provider_sid(
+    db: &impl ConnectionTrait,
+    provider_sid: &str,
+    user_id: Option<Uuid>,
+) -> Result<Vec<Uuid>, DbErr> {
+    let mut find = sessions::Entity::find().filter(sessions::Column::ProviderSid.eq(provider_sid));
+    if let Some(user_id) = user_id {
+        find = find.filter(sessions::Column::UserId.eq(user_id));
+    }
+    let ended = find.all(db).await?;
+    let ids: Vec<String> = ended.iter().map(|s| s.id.clone()).collect();
+    if !ids.is_empty() {
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::Id.is_in(ids))
+            .exec(db)
+            .await?;
+    }
+    Ok(ended.into_iter().map(|s| s.user_id).collect())
 }
 
 /// Forgets expired sessions and abandoned logins.

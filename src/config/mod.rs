@@ -50,7 +50,10 @@ pub struct Config {
     /// The OpenID provider, or why login is not configured (the auth endpoints answer 503 with it).
     pub oidc: Result<OidcSettings, String>,
     /// Idle time after which a session ends; every use extends it.
+    /// Idle timeout: a session unused this long ends.
     pub session_ttl: Duration,
+    /// Absolute lifetime: a session ends this long after it opened, however much it is used.
+    pub session_max_lifetime: Duration,
     pub api_token_ttl: Duration,
     /// Origins `return_to` may point to besides Keyward's own.
     pub allowed_return_origins: Vec<String>,
@@ -103,6 +106,7 @@ impl Config {
             log_format: server.log_format,
             oidc,
             session_ttl: sessions.session_ttl,
+            session_max_lifetime: sessions.session_max_lifetime,
             api_token_ttl: sessions.api_token_ttl,
             allowed_return_origins: sessions.allowed_return_origins,
             post_logout_redirect_uri: sessions.post_logout_redirect_uri,
@@ -229,6 +233,7 @@ mod tests {
             "login is not configured: set KEYWARD_OIDC_CLIENT_ID"
         );
         assert_eq!(c.session_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(c.session_max_lifetime, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(c.api_token_ttl, Duration::from_secs(600));
         assert_eq!(
             c.auth_rate_limit,

@@ -23,6 +23,7 @@ impl fmt::Debug for SecretKey {
 /// The session settings `Config` keeps as fields of its own.
 pub(super) struct SessionSettings {
     pub(super) session_ttl: Duration,
+    pub(super) session_max_lifetime: Duration,
     pub(super) api_token_ttl: Duration,
     pub(super) allowed_return_origins: Vec<String>,
     pub(super) post_logout_redirect_uri: Url,
@@ -36,6 +37,7 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
     public_url: &Url,
 ) -> Result<SessionSettings, ConfigError> {
     let session_ttl = vars.duration("KEYWARD_SESSION_TTL", "8h")?;
+    let session_max_lifetime = vars.duration("KEYWARD_SESSION_MAX_LIFETIME", "7d")?;
     let api_token_ttl = vars.duration("KEYWARD_API_TOKEN_TTL", "10m")?;
     let allowed_return_origins = vars.list("KEYWARD_ALLOWED_RETURN_ORIGINS", |raw| {
         parse_origin(raw).ok_or("a comma-separated list of origins such as https://app.example.com")
@@ -64,6 +66,7 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
     };
     Ok(SessionSettings {
         session_ttl,
+        session_max_lifetime,
         api_token_ttl,
         allowed_return_origins,
         post_logout_redirect_uri,

@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod pagination;
 pub mod roles;
 pub mod routes;
+pub mod sessions;
 pub mod spec;
 pub mod sync;
 pub mod users;

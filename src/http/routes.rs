@@ -27,6 +27,7 @@ use crate::{
             security_headers::SecurityHeaders,
         },
         roles::RolesApi,
+        sessions::{BACKCHANNEL_LOGOUT_PATH, SessionsApi},
         spec,
         sync::SyncApi,
         users::UsersApi,
@@ -38,10 +39,26 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Keyward's operations, in the order they appear in the spec.
-pub type Apis = (HealthApi, AuthApi, MeApi, RolesApi, UsersApi, SyncApi);
+pub type Apis = (
+    HealthApi,
+    AuthApi,
+    SessionsApi,
+    MeApi,
+    RolesApi,
+    UsersApi,
+    SyncApi,
+);
 
 fn apis() -> Apis {
-    (HealthApi, AuthApi, MeApi, RolesApi, UsersApi, SyncApi)
+    (
+        HealthApi,
+        AuthApi,
+        SessionsApi,
+        MeApi,
+        RolesApi,
+        UsersApi,
+        SyncApi,
+    )
 }
 
 /// The OpenAPI service; `extra` lets an embedder (or a test) mount more operations behind the same edge.
@@ -161,7 +178,28 @@ pub fn endpoint<T: OpenApi + 'static>(
     );
     // Responses differ by Origin (CORS headers or a refusal), so shared caches must key on it.
     let vary_origin = SetHeader::new().appending(header::VARY, "Origin");
-    problems(inner.with(cors), table.clone())
+    // The provider's back-channel logout is server to server: no CORS, and never cached (§2.8).
+    // Boxed: the stack's type is otherwise too deep for the compiler.
+    let inner = Arc::new(inner.boxed());
+    let plain = inner.clone();
+    let with_cors = inner.with(cors).around(move |ep, req| {
+        let plain = plain.clone();
+        async move {
+            if req.uri().path() != BACKCHANNEL_LOGOUT_PATH {
+                return ep.call(req).await.map(IntoResponse::into_response);
+            }
+            let mut resp = match plain.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => err.into_response(),
+            };
+            resp.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
+            Ok(resp)
+        }
+    });
+    problems(with_cors, table.clone())
         .with(vary_origin)
         .with(SecurityHeaders {
             hsts: state.config.is_https(),

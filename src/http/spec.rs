@@ -9,6 +9,7 @@ use crate::{
     http::{
         authn::{CSRF_SCHEME, SESSION_SCHEME},
         health,
+        sessions::BACKCHANNEL_LOGOUT_PATH,
     },
 };
 
@@ -39,8 +40,11 @@ fn answers(path: &str, op: &Value) -> Vec<ProblemType> {
     if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
         kinds.push(P::Unauthorized);
     }
-    // A browser page on an origin CORS does not allow is refused whatever it calls.
-    kinds.push(P::Forbidden);
+    // A browser page on an origin CORS does not allow is refused whatever it calls, but for the provider's
+    // back-channel, which CORS does not guard.
+    if path != BACKCHANNEL_LOGOUT_PATH {
+        kinds.push(P::Forbidden);
+    }
     if params.iter().any(|p| p["in"] == "path") {
         kinds.push(P::NotFound);
     }
@@ -71,7 +75,8 @@ const PROBLEMS: &[(ProblemType, &str, &str, &str)] = &[
         "BadRequest",
         "`validation-failed`: fields or parameters break the rules, each one in `errors`; \
          `malformed-request`: the body cannot be read; `login-failed` (`/auth/callback` only): the login \
-         cannot complete.",
+         cannot complete; `logout-token-invalid` (`/auth/backchannel-logout` only): the logout token is not \
+         valid or was used before.",
         "name: must match the pattern ^[a-z][a-z0-9_-]{1,63}$",
     ),
     (
@@ -109,7 +114,8 @@ const PROBLEMS: &[(ProblemType, &str, &str, &str)] = &[
     (
         ProblemType::UnsupportedMediaType,
         "UnsupportedMediaType",
-        "The request body is not sent as `application/json`.",
+        "The request body is not sent in the media type the operation takes (`application/json`; a form for \
+         `/auth/backchannel-logout`).",
         "the content type is not supported; send application/json",
     ),
     (

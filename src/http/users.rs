@@ -54,7 +54,7 @@ pub enum SessionsEnded {
     NoContent,
 }
 
-async fn find_user(app: &AppState, id: Uuid) -> Result<user_rows::Model, ApiError> {
+pub(super) async fn find_user(app: &AppState, id: Uuid) -> Result<user_rows::Model, ApiError> {
     user_rows::Entity::find_by_id(id)
         .one(&app.db)
         .await?

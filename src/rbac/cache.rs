@@ -18,8 +18,11 @@ use std::{
 
 use crate::db::Db;
 use chrono::{DateTime, Utc};
-use entity::{keyward_settings, user_token_revocations, users};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
+use entity::{keyward_settings, sessions, user_token_revocations, users};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::OnConflict,
+};
 use uuid::Uuid;
 
 use super::{Access, store};
@@ -37,11 +40,19 @@ pub struct Resolved {
     pub access: Arc<Access>,
     /// When the user was last logged out everywhere; Keyward API tokens issued until then are refused.
     pub tokens_revoked_at: Option<DateTime<Utc>>,
+    /// The user's live sessions (public id → expiry) as last read. API tokens die with their session; a
+    /// session opened or extended since is not here, and is looked up (`auth::sessions::is_live`).
+    pub sessions: HashMap<Uuid, DateTime<Utc>>,
 }
 
 impl Resolved {
     /// Whether a Keyward API token issued at `iat` (Unix seconds) was revoked. `iat` has whole seconds: a
     /// token issued in the second of the revocation counts as revoked, since it may precede it.
+    /// Whether the session `sid` was live when the user was read and has not expired since.
+    pub fn session_live(&self, sid: Uuid) -> bool {
+        self.sessions.get(&sid).is_some_and(|at| *at > Utc::now())
+    }
+
     pub fn token_revoked(&self, iat: u64) -> bool {
         self.tokens_revoked_at
             .is_some_and(|at| i64::try_from(iat).map_or(true, |iat| iat <= at.timestamp()))
@@ -132,10 +143,19 @@ impl AccessCache {
             .one(db)
             .await?
             .map(|r| r.revoked_at);
+        let sessions = sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user.id))
+            .filter(sessions::Column::ExpiresAt.gt(Utc::now()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|s| (s.public_id, s.expires_at))
+            .collect();
         let resolved = Arc::new(Resolved {
             user,
             access,
             tokens_revoked_at,
+            sessions,
         });
         if let Ok(mut map) = self.entries.write()
             && self.generation.load(Ordering::SeqCst) == generation
@@ -223,6 +243,7 @@ mod tests {
             user,
             access: Arc::default(),
             tokens_revoked_at: None,
+            sessions: HashMap::new(),
         };
         assert!(!resolved.token_revoked(999));
         resolved.tokens_revoked_at = Some(revoked_at);

@@ -44,6 +44,8 @@ function freshStats() {
     userinfo_requests: 0,
     logins: { ok: 0, failed: 0 },
     logouts: 0,
+    backchannel_logouts: { ok: 0, failed: 0 },
+    revocations: 0,
     key_rotations: 0,
   };
 }
@@ -315,6 +317,16 @@ async function main() {
       state.stats.key_rotations += 1;
       return send(res, 200, { active_kid: key.kid, published_kids: state.keys.map((k) => k.kid) });
     }
+    // Signs any claims with the active key, so tests can craft logout tokens the provider itself would not.
+    if (p === '/__control/sign' && method === 'POST') {
+      const body = await readJson(req);
+      const key = state.keys[0];
+      const header = { alg: 'RS256', kid: key.kid, typ: body.typ || 'logout+jwt' };
+      const enc = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const input = `${enc(header)}.${enc(body.claims || {})}`;
+      const signature = crypto.sign('sha256', Buffer.from(input), crypto.createPrivateKey({ key, format: 'jwk' }));
+      return send(res, 200, { jwt: `${input}.${signature.toString('base64url')}` });
+    }
     if (p === '/__control/keys' && method === 'GET') {
       return send(res, 200, { active_kid: state.keys[0].kid, published_kids: state.keys.map((k) => k.kid) });
     }
@@ -380,6 +392,7 @@ async function main() {
     const r = layout.routes;
     if (path === r.jwks) state.stats.jwks_fetches += 1;
     else if (path === r.token) state.stats.token_requests.total += 1;
+    else if (path === r.revocation) state.stats.revocations += 1;
     else if (path === r.authorization) state.stats.authorize_requests += 1;
     else if (path.startsWith('/.well-known/')) state.stats.discovery_fetches += 1;
   }

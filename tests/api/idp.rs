@@ -39,7 +39,7 @@ const MAX_HOPS: usize = 10;
 const LOGIN_FORM_MARKER: &str = r#"id="login-form""#;
 /// Variables the harness itself sets; letting `extra_env` change them would silently break the
 /// harness's own assumptions (client credentials, URLs, process lifetime).
-const HARNESS_OWNED_ENV: [&str; 8] = [
+const HARNESS_OWNED_ENV: [&str; 9] = [
     "IDP_LAYOUT",
     "IDP_PORT",
     "IDP_HOST",
@@ -47,6 +47,7 @@ const HARNESS_OWNED_ENV: [&str; 8] = [
     "IDP_CLIENT_SECRET",
     "IDP_REDIRECT_URIS",
     "IDP_POST_LOGOUT_REDIRECT_URIS",
+    "IDP_BACKCHANNEL_LOGOUT_URI",
     "IDP_EXIT_ON_STDIN_CLOSE",
 ];
 
@@ -147,6 +148,10 @@ impl TestIdp {
             .env("IDP_CLIENT_SECRET", CLIENT_SECRET)
             .env("IDP_REDIRECT_URIS", &redirect_uri)
             .env("IDP_POST_LOGOUT_REDIRECT_URIS", &post_logout_redirect_uri)
+            .env(
+                "IDP_BACKCHANNEL_LOGOUT_URI",
+                format!("{keyward_base}/auth/backchannel-logout"),
+            )
             .env("IDP_EXIT_ON_STDIN_CLOSE", "1")
             // The request log only goes to the temp file; it is what a failing test shows.
             .env("IDP_LOG", "1")
@@ -280,6 +285,44 @@ impl TestIdp {
     /// Removes a user (panics if there is none).
     pub async fn delete_user(&self, sub: &str) {
         self.control(Method::DELETE, &["users", sub], None).await;
+    }
+
+    /// `claims` signed with the provider's active key (header `typ: logout+jwt`): a logout token as the
+    /// provider would send it, or broken in a way it never would.
+    pub async fn sign(&self, claims: Value) -> String {
+        let body = self
+            .control(Method::POST, &["sign"], Some(json!({ "claims": claims })))
+            .await;
+        body["jwt"].as_str().expect("a signed JWT").to_owned()
+    }
+
+    /// Signs the browser's user out at the provider, as they would in another tab: the end-session page
+    /// without a hint, then its confirmation form. The provider posts its logout tokens before answering.
+    pub async fn sign_out(&self, browser: &reqwest::Client) {
+        let end_session = self.discovery().await["end_session_endpoint"]
+            .as_str()
+            .expect("an end-session endpoint")
+            .to_owned();
+        let page = browser
+            .get(format!("{end_session}?client_id={CLIENT_ID}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "the sign-out confirmation page");
+        let html = page.text().await.unwrap();
+        let action = attribute_after(&html, "id=\"op.logoutForm\"", "action");
+        let xsrf = attribute_after(&html, "name=\"xsrf\"", "value");
+        let resp = browser
+            .post(&action)
+            .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_redirection(),
+            "sign-out: {}",
+            resp.status()
+        );
     }
 
     /// The provider's request counters (see the README for the fields).
@@ -516,6 +559,23 @@ pub async fn abort_login(browser: &reqwest::Client, authorize_url: &str) -> Stri
         Reached::Callback(location) => location,
         Reached::LoginForm(url) => panic!("abort_login: login form shown again at {url}"),
     }
+}
+
+/// The value of `attr` in the tag that contains `marker`.
+fn attribute_after(html: &str, marker: &str, attr: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in {html}"));
+    let tag_start = html[..at].rfind('<').unwrap_or(0);
+    let tag_end = at + html[at..].find('>').unwrap_or(html.len() - at);
+    let tag = &html[tag_start..tag_end];
+    let key = format!("{attr}=\"");
+    let from = tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {attr} in {tag}"))
+        + key.len();
+    let value = &tag[from..from + tag[from..].find('"').unwrap()];
+    value.replace("&amp;", "&")
 }
 
 /// A reqwest client like a browser: cookie store on, redirects off (the login driver follows them itself,

@@ -22,5 +22,6 @@ mod rbac;
 mod request_bodies;
 mod roles_cli;
 mod security_headers;
+mod sessions;
 mod spec;
 mod sync;

@@ -299,6 +299,10 @@ async fn what_the_server_answers_is_listed_for_the_operation() {
     }
 
     for (method, path, op) in operations(&spec) {
+        // The provider's back-channel logout is server to server: CORS does not guard it.
+        if path == "/auth/backchannel-logout" {
+            continue;
+        }
         let path = path.replace("{id}", "01937c2e-5a10-7000-8000-000000000001");
         let resp = app
             .client

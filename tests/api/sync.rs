@@ -182,15 +182,29 @@ async fn a_sync_follows_the_provider_metadata_disabled_and_removed_users() {
             "{again}"
         );
 
-        // Enabled again (and renamed) at the provider: the sync brings back whom it took out, counted once,
-        // and their API token works again at once (no stale cached state).
+        // Enabled again (and renamed) at the provider: the sync brings back whom it took out, counted once. His
+        // old API token died with the session deactivation ended; a new login works at once (no stale cached
+        // state).
         idp.patch_user(BOB_SUB, json!({"enabled": true, "name": "Bob Back", "given_name": "Bob", "family_name": "Back"}))
             .await;
         let back = sync(&app, &admin).await;
         assert_eq!(back["updated"], 1, "{layout:?}: {back}");
         assert!(user(&app, BOB_SUB).await.active);
-        let me = json_of(
+        assert_unauthorized(
             call(&app, Some(&bob_token), "GET", "/api/v1/me", None).await,
+            "bob's old token",
+        )
+        .await;
+        let bob_again = logged_in(&app, "bob").await;
+        let me = json_of(
+            call(
+                &app,
+                Some(&api_token(&app, &bob_again).await),
+                "GET",
+                "/api/v1/me",
+                None,
+            )
+            .await,
             200,
         )
         .await;

@@ -291,6 +291,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/backchannel-logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * OpenID Connect Back-Channel Logout 1.0: the provider posts a logout token here when a user signs out
+         *     there; Keyward ends the sessions of that provider session (`sid`), or every session of the user
+         *     (`sub` alone), and the API tokens minted from them. Called by the provider, not by browsers: no
+         *     `X-CSRF`, no CORS. Every answer carries `Cache-Control: no-store`; an invalid or replayed token answers
+         *     400 `logout-token-invalid`.
+         */
+        post: operations["backchannelLogout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/callback": {
         parameters: {
             query?: never;
@@ -368,6 +391,43 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's live sessions, most recently used first; `current` marks the one this request uses. */
+        get: operations["listMySessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Ends one of the caller's own sessions (the current one included) and the API tokens minted from it:
+         *     refused at once here, within about 2 s on other instances. 404 for a session that is not the caller's.
+         */
+        delete: operations["endMySession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -623,6 +683,14 @@ export interface components {
             logout_url?: string | null;
         };
         /**
+         * LogoutTokenForm
+         * @description A back-channel logout request (OpenID Connect Back-Channel Logout 1.0 §2.5).
+         */
+        LogoutTokenForm: {
+            /** @description The provider's logout token (a signed JWT). */
+            logout_token: string;
+        };
+        /**
          * Me
          * @description The current user with what they may do, for the SPA to shape its UI.
          * @example {
@@ -747,7 +815,7 @@ export interface components {
              * @description A stable URI naming the kind of problem (`urn:keyward:problem:*`).
              * @enum {string}
              */
-            type: "urn:keyward:problem:validation-failed" | "urn:keyward:problem:malformed-request" | "urn:keyward:problem:login-failed" | "urn:keyward:problem:unauthorized" | "urn:keyward:problem:forbidden" | "urn:keyward:problem:not-found" | "urn:keyward:problem:method-not-allowed" | "urn:keyward:problem:conflict" | "urn:keyward:problem:payload-too-large" | "urn:keyward:problem:unsupported-media-type" | "urn:keyward:problem:rate-limited" | "urn:keyward:problem:internal" | "urn:keyward:problem:service-unavailable";
+            type: "urn:keyward:problem:validation-failed" | "urn:keyward:problem:malformed-request" | "urn:keyward:problem:login-failed" | "urn:keyward:problem:logout-token-invalid" | "urn:keyward:problem:unauthorized" | "urn:keyward:problem:forbidden" | "urn:keyward:problem:not-found" | "urn:keyward:problem:method-not-allowed" | "urn:keyward:problem:conflict" | "urn:keyward:problem:payload-too-large" | "urn:keyward:problem:unsupported-media-type" | "urn:keyward:problem:rate-limited" | "urn:keyward:problem:internal" | "urn:keyward:problem:service-unavailable";
         };
         /**
          * Role
@@ -849,6 +917,47 @@ export interface components {
             total: number;
         };
         /**
+         * Session
+         * @description One session: a browser signed in through the provider.
+         * @example {
+         *       "created_at": "2026-11-30T09:15:00+00:00",
+         *       "current": true,
+         *       "expires_at": "2026-11-30T09:15:00+00:00",
+         *       "id": "00000000-0000-0000-0000-000000000000",
+         *       "ip": "203.0.113.7",
+         *       "last_seen_at": "2026-11-30T09:15:00+00:00",
+         *       "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"
+         *     }
+         */
+        Session: {
+            /**
+             * Format: date-time
+             * @description When the user logged in.
+             */
+            created_at: string;
+            /** @description Whether the request was made with this session (its cookie, or an API token minted from it). */
+            current: boolean;
+            /**
+             * Format: date-time
+             * @description When it ends unless used before then; never later than its maximum lifetime allows.
+             */
+            expires_at: string;
+            /**
+             * Format: uuid
+             * @description The session's id (not its cookie, which never leaves the browser and the server).
+             */
+            id: string;
+            /** @description The client address it was opened from. */
+            ip?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was last used (updated at most once a minute).
+             */
+            last_seen_at: string;
+            /** @description The browser's `User-Agent` at login, if it sent one. */
+            user_agent?: string | null;
+        };
+        /**
          * SessionInfo
          * @description Whether the browser has a live session, and whose.
          * @example {
@@ -874,6 +983,45 @@ export interface components {
             expires_at?: string;
             /** @description The logged-in user, when `authenticated`. */
             user?: components["schemas"]["UserProfile"] & unknown;
+        };
+        /**
+         * SessionList
+         * @description A page of sessions, most recently used first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "created_at": "2026-11-30T09:15:00+00:00",
+         *           "current": true,
+         *           "expires_at": "2026-11-30T09:15:00+00:00",
+         *           "id": "00000000-0000-0000-0000-000000000000",
+         *           "ip": "203.0.113.7",
+         *           "last_seen_at": "2026-11-30T09:15:00+00:00",
+         *           "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"
+         *         }
+         *       ],
+         *       "page": 1,
+         *       "per_page": 50,
+         *       "total": 1
+         *     }
+         */
+        SessionList: {
+            /** @description The items of this page. */
+            items: components["schemas"]["Session"][];
+            /**
+             * Format: uint64
+             * @description The page number, from 1.
+             */
+            page: number;
+            /**
+             * Format: uint64
+             * @description At most this many items per page.
+             */
+            per_page: number;
+            /**
+             * Format: uint64
+             * @description How many items match, over all pages.
+             */
+            total: number;
         };
         /**
          * SetPermissions
@@ -1235,7 +1383,7 @@ export interface components {
         };
     };
     responses: {
-        /** @description `validation-failed`: fields or parameters break the rules, each one in `errors`; `malformed-request`: the body cannot be read; `login-failed` (`/auth/callback` only): the login cannot complete. */
+        /** @description `validation-failed`: fields or parameters break the rules, each one in `errors`; `malformed-request`: the body cannot be read; `login-failed` (`/auth/callback` only): the login cannot complete; `logout-token-invalid` (`/auth/backchannel-logout` only): the logout token is not valid or was used before. */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
@@ -1400,7 +1548,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request body is not sent as `application/json`. */
+        /** @description The request body is not sent in the media type the operation takes (`application/json`; a form for `/auth/backchannel-logout`). */
         UnsupportedMediaType: {
             headers: {
                 [name: string]: unknown;
@@ -2097,6 +2245,37 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    backchannelLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A back-channel logout request (OpenID Connect Back-Channel Logout 1.0 §2.5). */
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["LogoutTokenForm"];
+            };
+        };
+        responses: {
+            /** @description The logout was processed (also when Keyward knew no session of it). */
+            200: {
+                headers: {
+                    /** @description `no-store` (§2.8). */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     loginCallback: {
         parameters: {
             query?: {
@@ -2212,6 +2391,65 @@ export interface operations {
                 };
             };
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listMySessions: {
+        parameters: {
+            query?: {
+                /** @description The page to answer, from 1 (default 1). */
+                page?: number;
+                /** @description Items per page (default 50). */
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of sessions, most recently used first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SessionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    endMySession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session has ended, and the API tokens minted from it with it. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

@@ -162,6 +162,7 @@ impl LoginFlow<'_> {
     ) -> Result<Option<String>, DbErr> {
         let ended = sessions::end(self.db, session_cookie).await?;
         if let Some(session) = &ended {
+            self.auth.sessions_ended(self.db).await?;
             audit::record(
                 self.db,
                 origin,
@@ -169,14 +170,15 @@ impl LoginFlow<'_> {
             )
             .await;
         }
-        Ok(match self.auth.provider() {
-            Ok(provider) => {
-                provider
-                    .logout_url(ended.as_ref().and_then(|s| s.id_token.as_deref()))
-                    .await
-            }
-            Err(_) => None,
-        })
+        let Ok(provider) = self.auth.provider() else {
+            return Ok(None);
+        };
+        if let Some(refresh_token) = ended.as_ref().and_then(|s| self.auth.refresh_token_of(s)) {
+            provider.revoke_refresh_token(&refresh_token).await;
+        }
+        Ok(provider
+            .logout_url(ended.as_ref().and_then(|s| s.id_token.as_deref()))
+            .await)
     }
 
     /// A short-lived API token for the user of a cookie session, carrying their current roles.
@@ -185,15 +187,15 @@ impl LoginFlow<'_> {
         origin: &Origin,
         principal: &Principal,
     ) -> Result<IssuedToken, TokenRefused> {
-        if !matches!(principal.via, Via::Session(_)) {
+        let Via::Session(session) = &principal.via else {
             return Err(TokenRefused::NotASession);
-        }
+        };
         let user = &principal.user;
         let roles = principal.access.roles.iter().cloned().collect();
         let token = self
             .auth
             .tokens
-            .issue(user, roles)
+            .issue(user, roles, session.public_id)
             .map_err(TokenRefused::Signing)?;
         self.metrics.tokens_issued.inc();
         audit::record(

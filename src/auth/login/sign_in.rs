@@ -102,7 +102,7 @@ impl LoginFlow<'_> {
             return Ok(Err(Stop::inactive(user.id)));
         }
         let cookie = self
-            .open_session(origin, user.id, id_token, &tokens)
+            .open_session(origin, user.id, (id_token, claims.sid), &tokens)
             .await?;
         Ok(Ok(cookie))
     }
@@ -111,7 +111,7 @@ impl LoginFlow<'_> {
         &self,
         origin: &Origin,
         user_id: Uuid,
-        id_token: String,
+        (id_token, provider_sid): (String, Option<String>),
         tokens: &TokenSet,
     ) -> Result<NewCookie, DbErr> {
         let provider_expires_at = tokens
@@ -125,9 +125,10 @@ impl LoginFlow<'_> {
             NewSession {
                 user_id,
                 id_token: Some(id_token),
+                provider_sid,
                 refresh_token: tokens.refresh_token.as_deref(),
                 provider_expires_at,
-                ttl: self.auth.session_ttl,
+                lifetime: self.auth.session_lifetime,
             },
         )
         .await?;

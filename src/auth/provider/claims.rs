@@ -25,6 +25,9 @@ pub struct ProviderClaims {
     pub picture: Option<String>,
     #[serde(default)]
     pub nonce: Option<String>,
+    /// The provider's session id (OIDC Front- and Back-Channel Logout), named again by logout tokens.
+    #[serde(default)]
+    pub sid: Option<String>,
     /// Keycloak marks its tokens: `ID` for ID tokens, `Bearer` for access tokens.
     #[serde(default)]
     pub typ: Option<String>,

@@ -31,6 +31,10 @@ pub(super) struct Discovered {
     pub(super) client: Client,
     pub(super) end_session: Option<EndSessionUrl>,
     pub(super) jwks_uri: String,
+    /// RFC 7009 token revocation, when the provider publishes it.
+    pub(super) revocation: Option<String>,
+    /// Whether the client authenticates with `client_secret_post` rather than HTTP Basic.
+    pub(super) secret_in_body: bool,
 }
 
 impl Provider {
@@ -84,7 +88,15 @@ impl Provider {
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
-        let meta: ProviderMetadataWithLogout = self.get_json(&url).await?;
+        let raw: serde_json::Value = self.get_json(&url).await?;
+        // openidconnect's metadata types have no field for the revocation endpoint.
+        let revocation = raw
+            .get("revocation_endpoint")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let meta: ProviderMetadataWithLogout = serde_json::from_value(raw).map_err(|e| {
+            ProviderError::Unavailable(format!("GET {url}: unreadable discovery document: {e}"))
+        })?;
         // OpenID Discovery §4.3: the document must name exactly the issuer it was fetched for.
         if meta.issuer().as_str() != issuer {
             return Err(ProviderError::Unavailable(format!(
@@ -116,6 +128,8 @@ impl Provider {
             client,
             end_session,
             jwks_uri,
+            revocation,
+            secret_in_body: post_supported,
         })
     }
 

@@ -81,6 +81,44 @@ impl Provider {
         Ok(token_set(&resp))
     }
 
+    /// Revokes a refresh token (RFC 7009) when the provider publishes a revocation endpoint, so a logout ends
+    /// what Keyward holds at the provider too. Best effort: a failure is logged, the logout goes on.
+    pub async fn revoke_refresh_token(&self, refresh_token: &str) {
+        let Ok(d) = self.discovered().await else {
+            return;
+        };
+        let Some(endpoint) = &d.revocation else {
+            return;
+        };
+        let client_id = self.settings.client_id.as_str();
+        let secret = self.settings.client_secret.as_deref();
+        let mut form = vec![
+            ("token", refresh_token),
+            ("token_type_hint", "refresh_token"),
+        ];
+        let mut req = self.http.post(endpoint);
+        if d.secret_in_body || secret.is_none() {
+            form.push(("client_id", client_id));
+            if let Some(secret) = secret {
+                form.push(("client_secret", secret));
+            }
+        } else {
+            // RFC 6749 §2.3.1: both halves form-encoded before the Basic encoding.
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            req = req.basic_auth(enc(client_id), secret.map(enc));
+        }
+        match req.form(&form).send().await {
+            Ok(resp) if resp.status().is_success() => {}
+            Ok(resp) => {
+                tracing::warn!(status = %resp.status(), "the provider refused to revoke a refresh token");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.without_url(), "could not revoke a refresh token at the provider");
+            }
+        }
+    }
+
     /// The provider's end-session URL for this ID token, if the provider has one. Discovers the provider if
     /// this instance has not yet: the session may have been created by another instance or before a restart.
     pub async fn logout_url(&self, id_token: Option<&str>) -> Option<String> {

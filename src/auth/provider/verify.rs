@@ -16,6 +16,8 @@ use serde::de::DeserializeOwned;
 use super::{JwtError, LEEWAY_SECS, Provider, ProviderClaims};
 use crate::{config::ProviderKind, crypto};
 
+/// The claims every ID and access token must carry.
+const WITH_SUB: &[&str] = &["exp", "iss", "aud", "sub"];
 /// Known keys are re-fetched after this long even without an unknown `kid`, so removed keys stop working.
 const JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
 /// After a failed re-fetch of known keys, how long they are used before the next attempt.
@@ -34,7 +36,7 @@ impl Provider {
         expected_nonce: Option<&str>,
     ) -> Result<ProviderClaims, JwtError> {
         let client_id = self.settings.client_id.clone();
-        let claims: ProviderClaims = self.verify_jwt(token, &client_id).await?.claims;
+        let claims: ProviderClaims = self.verify_jwt(token, &client_id, WITH_SUB).await?.claims;
         let audiences = claims.audiences();
         // OIDC Core §3.1.3.7: several audiences need an `azp`, and an `azp` must be this client.
         if (audiences.len() > 1 && claims.azp.is_none())
@@ -61,7 +63,7 @@ impl Provider {
     /// Verifies one of the provider's access tokens presented as a Bearer token.
     pub async fn verify_access_token(&self, token: &str) -> Result<ProviderClaims, JwtError> {
         let audience = self.settings.audience.clone();
-        let TokenData { header, claims } = self.verify_jwt(token, &audience).await?;
+        let TokenData { header, claims } = self.verify_jwt(token, &audience, WITH_SUB).await?;
         // By default the accepted audience is the client id, which the provider's ID tokens carry too. An ID
         // token proves a login to Keyward; it is no API credential (and it travels in logout URLs).
         if looks_like_id_token(&claims, header.typ.as_deref(), self.settings.provider) {
@@ -72,10 +74,25 @@ impl Provider {
         Ok(claims)
     }
 
+    /// Verifies a back-channel logout token's signature, `iss`, `aud` (the client id) and `exp`; the claims
+    /// particular to logout tokens are the caller's to check.
+    pub async fn verify_logout_token<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<T, JwtError> {
+        let client_id = self.settings.client_id.clone();
+        // A logout token may name only the session (`sid`), not the user.
+        Ok(self
+            .verify_jwt(token, &client_id, &["exp", "iss", "aud"])
+            .await?
+            .claims)
+    }
+
     async fn verify_jwt<T: DeserializeOwned>(
         &self,
         token: &str,
         audience: &str,
+        required: &[&str],
     ) -> Result<TokenData<T>, JwtError> {
         let header = decode_header(token).map_err(|e| JwtError::Invalid(describe_jwt_error(&e)))?;
         if !is_asymmetric(header.alg) {
@@ -92,7 +109,7 @@ impl Provider {
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[self.settings.issuer.as_str()]);
         validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.set_required_spec_claims(required);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         decode(token, &key, &validation).map_err(|e| JwtError::Invalid(describe_jwt_error(&e)))

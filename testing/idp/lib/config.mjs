@@ -38,6 +38,8 @@ export function loadConfig() {
       secret: env.IDP_CLIENT_SECRET || 'keyward-secret',
       redirectUris: list(env.IDP_REDIRECT_URIS, 'http://127.0.0.1:8080/auth/callback'),
       postLogoutRedirectUris: list(env.IDP_POST_LOGOUT_REDIRECT_URIS, 'http://127.0.0.1:8080/'),
+      // empty: no back-channel logout
+      backchannelLogoutUri: env.IDP_BACKCHANNEL_LOGOUT_URI || '',
     },
     usersFile: env.IDP_USERS_FILE || path.join(here, '..', 'fixtures', 'users.json'),
     generatedUsers: int('IDP_GENERATED_USERS', 0),

@@ -127,12 +127,21 @@ export function createProvider({
       client_name: cfg.client.id,
       redirect_uris: cfg.client.redirectUris,
       post_logout_redirect_uris: cfg.client.postLogoutRedirectUris,
+      ...(cfg.client.backchannelLogoutUri ? {
+        backchannel_logout_uri: cfg.client.backchannelLogoutUri,
+        backchannel_logout_session_required: true,
+      } : {}),
       grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
     }],
     jwks: { keys },
+    // oidc-provider refuses to call loopback addresses (SSRF guard); the relying party under test lives there.
+    fetch(url, options) {
+      delete options.dispatcher;
+      return globalThis.fetch(url, options);
+    },
     cookies: {
       keys: cookieKeys,
       long: { httpOnly: true, sameSite: 'lax' },
@@ -156,6 +165,7 @@ export function createProvider({
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
+      backchannelLogout: { enabled: true },
       userinfo: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -256,6 +266,18 @@ export function createProvider({
   async function autoLogout(ctx) {
     const { session } = ctx.oidc;
     const st = session.state || {};
+    // as the library's own end-session action does: each client with a back-channel URI hears of it
+    await Promise.all(Object.keys(session.authorizations || {}).map(async (clientId) => {
+      const client = await provider.Client.find(clientId);
+      if (!client?.backchannelLogoutUri) return;
+      const sid = session.sidFor(clientId);
+      try {
+        await client.backchannelLogout(session.accountId, sid);
+        provider.emit('backchannel.success', ctx, client, session.accountId, sid);
+      } catch (err) {
+        provider.emit('backchannel.error', ctx, err, client, session.accountId, sid);
+      }
+    }));
     for (const { grantId } of Object.values(session.authorizations || {})) {
       if (grantId) storage.revokeGrant(grantId);
     }
@@ -301,6 +323,13 @@ export function createProvider({
   });
   provider.on('end_session.success', () => {
     state.stats.logouts += 1;
+  });
+  provider.on('backchannel.success', () => {
+    state.stats.backchannel_logouts.ok += 1;
+  });
+  provider.on('backchannel.error', (ctx, err) => {
+    state.stats.backchannel_logouts.failed += 1;
+    console.error('[idp] backchannel.error', err?.message);
   });
   return provider;
 }
