@@ -22,6 +22,7 @@ mod rbac;
 mod request_bodies;
 mod roles_cli;
 mod security_headers;
+mod session_ends;
 mod sessions;
 mod spec;
 mod sync;
