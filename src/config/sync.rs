@@ -26,6 +26,8 @@ pub struct SyncSettings {
     pub admin_client_id: Option<String>,
     pub admin_client_secret: Option<String>,
     pub admin_token: Option<String>,
+    /// How often the provider's event log is read between full syncs; `None` (`0`) reads none.
+    pub events_interval: Option<std::time::Duration>,
 }
 
 pub(super) fn read<F: Fn(&str) -> Option<String>>(
@@ -92,6 +94,24 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
         }
         _ => {}
     }
+    let events_raw = vars
+        .get("KEYWARD_SYNC_EVENTS_INTERVAL")
+        .unwrap_or_else(|| "60s".into());
+    let events_interval = match events_raw.trim() {
+        "0" => None,
+        raw => Some(
+            humantime::parse_duration(raw)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or(ConfigError {
+                    var: "KEYWARD_SYNC_EVENTS_INTERVAL",
+                    value: events_raw.clone(),
+                    expected:
+                        "a positive duration such as 60s or 5m, or 0 to read no provider events"
+                            .into(),
+                })?,
+        ),
+    };
     Ok(SyncSettings {
         enabled: vars.boolean("KEYWARD_SYNC_ENABLED", true)?,
         schedule,
@@ -104,5 +124,6 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
         admin_client_id,
         admin_client_secret,
         admin_token: vars.get("KEYWARD_IDP_ADMIN_TOKEN"),
+        events_interval,
     })
 }

@@ -25,3 +25,4 @@ mod security_headers;
 mod sessions;
 mod spec;
 mod sync;
+mod sync_events;
