@@ -112,6 +112,19 @@ impl Syncer {
             .events_since(cursor.read_from())
             .await
             .map_err(|e| format!("{provider} events: {e}"))?;
+        let Some(read) = read else {
+            // Reading on from here would never catch up: the full sync reconciles what was missed.
+            tracing::warn!(
+                pages = reader::MAX_PAGES,
+                "too many provider events since the last poll; reading on from now, the scheduled sync \
+                 applies the rest"
+            );
+            let now = Cursor::starting_at(Utc::now().timestamp_millis());
+            self.save_event_cursor(issuer, &now)
+                .await
+                .map_err(db_error)?;
+            return Ok(Polled::default());
+        };
         let (fresh, next) = cursor.advance(read);
         let mut polled = Polled {
             events: fresh.len(),

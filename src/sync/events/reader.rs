@@ -17,7 +17,7 @@ use crate::sync::{
 
 const PAGE: usize = 100;
 /// A poll reads at most this many pages; a log that long since the last poll is left to the full sync.
-const MAX_PAGES: usize = 200;
+pub(super) const MAX_PAGES: usize = 200;
 
 /// Whether the provider records the events the poller reads.
 pub(super) enum Recording {
@@ -107,11 +107,12 @@ impl Reader {
         }
     }
 
-    /// The user events at or after `from_ms`, read newest first until older ones begin.
+    /// The user events at or after `from_ms`, read newest first until older ones begin; `None` when there are
+    /// more than a poll reads (after a long outage, say).
     pub(super) async fn events_since(
         &self,
         from_ms: i64,
-    ) -> Result<Vec<FeedEvent>, DirectoryError> {
+    ) -> Result<Option<Vec<FeedEvent>>, DirectoryError> {
         let mut events = Vec::new();
         for n in 0..MAX_PAGES {
             let (page, more) = self.page(from_ms, n).await?;
@@ -127,13 +128,10 @@ impl Reader {
             };
             let older = oldest.is_some_and(|t| t < from_ms);
             if !more || older {
-                return Ok(events);
+                return Ok(Some(events));
             }
         }
-        Err(DirectoryError::Fatal(format!(
-            "more than {} events since the last poll; the scheduled sync applies them",
-            MAX_PAGES * PAGE
-        )))
+        Ok(None)
     }
 
     /// Page `n` (from 0) of the events, newest first, and whether another may follow.
