@@ -97,20 +97,18 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
     let events_raw = vars
         .get("KEYWARD_SYNC_EVENTS_INTERVAL")
         .unwrap_or_else(|| "60s".into());
-    let events_interval = match events_raw.trim() {
-        "0" => None,
-        raw => Some(
-            humantime::parse_duration(raw)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or(ConfigError {
-                    var: "KEYWARD_SYNC_EVENTS_INTERVAL",
-                    value: events_raw.clone(),
-                    expected:
-                        "a positive duration such as 60s or 5m, or 0 to read no provider events"
-                            .into(),
-                })?,
-        ),
+    // Zero, however written, reads no events.
+    let events_interval = match humantime::parse_duration(events_raw.trim()) {
+        _ if events_raw.trim() == "0" => None,
+        Ok(d) if d.is_zero() => None,
+        Ok(d) => Some(d),
+        Err(_) => {
+            return Err(ConfigError {
+                var: "KEYWARD_SYNC_EVENTS_INTERVAL",
+                value: events_raw,
+                expected: "a duration such as 60s or 5m, or 0 to read no provider events".into(),
+            });
+        }
     };
     Ok(SyncSettings {
         enabled: vars.boolean("KEYWARD_SYNC_ENABLED", true)?,
@@ -126,4 +124,28 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
         admin_token: vars.get("KEYWARD_IDP_ADMIN_TOKEN"),
         events_interval,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::tests::config;
+
+    #[test]
+    fn provider_events_are_read_every_minute_unless_set_otherwise_and_zero_turns_them_off() {
+        let every = |v: &str| {
+            config(&[("KEYWARD_SYNC_EVENTS_INTERVAL", v)])
+                .map(|c| c.sync.events_interval)
+                .map_err(|e| e.var)
+        };
+        assert_eq!(
+            config(&[]).unwrap().sync.events_interval,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(every("5s"), Ok(Some(Duration::from_secs(5))));
+        assert_eq!(every("0"), Ok(None));
+        assert_eq!(every("0s"), Ok(None));
+        assert_eq!(every("often"), Err("KEYWARD_SYNC_EVENTS_INTERVAL"));
+    }
 }
