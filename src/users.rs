@@ -160,6 +160,7 @@ pub async fn upsert(
         last_login_at: Set(last_login),
         last_synced_at: Set(None),
         deactivated_by: Set(None),
+        provider_pk: Set(None),
     };
     users::Entity::insert(row)
         .on_conflict(
@@ -298,6 +299,7 @@ pub(crate) fn test_user(subject: &str) -> users::Model {
         last_login_at: None,
         last_synced_at: None,
         deactivated_by: None,
+        provider_pk: None,
     }
 }
 

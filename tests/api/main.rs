@@ -26,3 +26,4 @@ mod session_ends;
 mod sessions;
 mod spec;
 mod sync;
+mod sync_events;

@@ -1171,6 +1171,8 @@ export interface components {
          * @example {
          *       "cron": "0 0 3 * * *",
          *       "enabled": true,
+         *       "events_interval_seconds": 60,
+         *       "events_warning": null,
          *       "next_run_at": "2026-11-30T09:15:00+00:00",
          *       "provider": "keycloak",
          *       "timezone": "Europe/Berlin"
@@ -1181,6 +1183,16 @@ export interface components {
             cron: string;
             /** @description Whether the schedule runs (`KEYWARD_SYNC_ENABLED`); manual runs work either way. */
             enabled: boolean;
+            /**
+             * Format: uint64
+             * @description Seconds between reads of the provider's event log (`KEYWARD_SYNC_EVENTS_INTERVAL`); null when off.
+             */
+            events_interval_seconds?: number | null;
+            /**
+             * @description Why the provider's events are not read now (Keycloak: the realm saves no admin events), so that only
+             *     the schedule applies changes at the provider; null when they are read or off.
+             */
+            events_warning?: string | null;
             /**
              * Format: date-time
              * @description The next scheduled run; null when the schedule is off or there is no directory provider.
