@@ -20,6 +20,7 @@ mod pg_cluster;
 mod rate_limit;
 mod rbac;
 mod request_bodies;
+mod revoke_guard;
 mod roles_cli;
 mod security_headers;
 mod sessions;

@@ -1,6 +1,8 @@
 //! The `roles` table and each role's permission links: listing, creating, changing and deleting roles, with
 //! the rules that built-ins stay and nobody hands out a permission they do not hold.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::Utc;
 use entity::{role_permissions, roles};
 use sea_orm::{
@@ -88,6 +90,34 @@ pub(super) fn check_no_escalation<'a>(
         Err(StoreError::Forbidden(format!(
             "you cannot hand out permissions you do not hold: {}",
             missing.join(", ")
+        )))
+    }
+}
+
+/// Refuses taking away what the actor could not hand out: every permission of the `roles` taken must be the
+/// actor's, and only an admin takes `admin` (which also holds the permissions created later).
+pub(super) fn check_may_take_away(
+    actor: &Access,
+    roles: &[roles::Model],
+    perms: &HashMap<Uuid, BTreeSet<String>>,
+) -> Result<(), StoreError> {
+    if roles.iter().any(|r| r.name == ADMIN_ROLE) && !actor.is_admin() {
+        return Err(StoreError::Forbidden(
+            "only an admin may take `admin` away (missing: the role `admin`)".into(),
+        ));
+    }
+    let missing: BTreeSet<&str> = perms
+        .values()
+        .flatten()
+        .filter(|p| !actor.has(p))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Forbidden(format!(
+            "you cannot take away permissions you do not hold: {}",
+            missing.into_iter().collect::<Vec<_>>().join(", ")
         )))
     }
 }
