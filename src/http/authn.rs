@@ -52,6 +52,10 @@ fn into_poem(err: ApiError) -> poem::Error {
     poem::Error::from_response(err.into_response())
 }
 
+/// The caller as the edge authenticated them (`middleware::rate_limit`), so the operation does not do it again.
+#[derive(Clone)]
+pub struct Caller(pub Principal);
+
 /// Authenticates the request; `require_csrf` is off only for reads that change nothing and reveal nothing
 /// cross-site (`GET /auth/session`).
 pub async fn authenticate(req: &Request, require_csrf: bool) -> Result<Principal, AuthError> {
@@ -197,6 +201,9 @@ impl<'a> ApiExtractor<'a> for Authenticated {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
+        if let Some(Caller(principal)) = req.data::<Caller>() {
+            return Ok(Self(principal.clone()));
+        }
         authenticate(req, true)
             .await
             .map(Authenticated)

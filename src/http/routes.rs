@@ -8,7 +8,7 @@ use poem::{
     endpoint::make_sync,
     get, handler,
     http::header,
-    middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader},
+    middleware::{CatchPanic, CookieJarManager, Cors, RequestId, ReuseId, SetHeader},
     web::{Data, Html},
 };
 use poem_openapi::{OpenApi, OpenApiService};
@@ -173,7 +173,9 @@ pub fn endpoint<T: OpenApi + 'static>(
             .with(RateLimit {
                 limits: state.rate_limits.clone(),
                 metrics: state.metrics.clone(),
-            }),
+            })
+            // The rate limit reads the session cookie before any operation does (they share the jar).
+            .with(CookieJarManager::new()),
         table.clone(),
     );
     // Responses differ by Origin (CORS headers or a refusal), so shared caches must key on it.
