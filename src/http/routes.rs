@@ -23,8 +23,8 @@ use crate::{
         me::MeApi,
         middleware::{
             body_limit::BodyLimit, metrics::RequestMetrics, nul::RejectNul, problems::problems,
-            rate_limit::RateLimit, request_span::RequestSpan, route_table::RouteTable,
-            security_headers::SecurityHeaders,
+            rate_limit::RateLimit, refusals::AuditRefusals, request_span::RequestSpan,
+            route_table::RouteTable, security_headers::SecurityHeaders,
         },
         roles::RolesApi,
         sessions::{BACKCHANNEL_LOGOUT_PATH, SessionsApi},
@@ -170,6 +170,7 @@ pub fn endpoint<T: OpenApi + 'static>(
             .with(RejectNul {
                 table: table.clone(),
             })
+            .with(AuditRefusals)
             .with(RateLimit {
                 limits: state.rate_limits.clone(),
                 metrics: state.metrics.clone(),

@@ -220,7 +220,7 @@ impl UsersApi {
             &origin_of(req),
             Event::success("user.sessions_ended", Some(actor.user.id))
                 .target(users::label(&user))
-                .detail(format!("{ended} sessions")),
+                .detail(format!("{ended} sessions ended by an admin")),
         )
         .await;
         Ok(SessionsEnded::NoContent)

@@ -2,6 +2,7 @@
 //! The database is SQLite unless `KEYWARD_TEST_PG_URL` names a PostgreSQL server to create databases on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit_log;
 mod bad_input;
 mod bootstrap_admin;
 mod cli;

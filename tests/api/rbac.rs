@@ -1644,7 +1644,13 @@ async fn grants_name_their_source_and_replacing_manual_roles_keeps_the_others() 
     use migration::MigratorTrait;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let db = app.state.db.pool();
-    migration::Migrator::down(db, Some(2)).await.unwrap();
+    let from_default_grants = migration::Migrator::migrations()
+        .iter()
+        .filter(|m| m.name() >= "m20261201_000006")
+        .count() as u32;
+    migration::Migrator::down(db, Some(from_default_grants))
+        .await
+        .unwrap();
     let alice_id = uuid::Uuid::parse_str(&alice).unwrap();
     let sources: Vec<String> = entity::user_roles::Entity::find()
         .filter(entity::user_roles::Column::UserId.eq(alice_id))
