@@ -260,8 +260,8 @@ export interface paths {
         get?: never;
         /**
          * Replaces the user's manually granted roles. Granting or removing a role whose permissions you do not all
-         *     hold is refused (403), and so is granting or removing `admin` by a non-admin; taking `admin` from the last admin or from a bootstrap admin (`KEYWARD_BOOTSTRAP_ADMINS`)
-         *     is refused (409). Needs `users:write`.
+         *     hold is refused (403), and so is granting or removing `admin` by a non-admin; taking `admin` from the
+         *     last admin or from a bootstrap admin (`KEYWARD_BOOTSTRAP_ADMINS`) is refused (409). Needs `users:write`.
          */
         put: operations["setUserRoles"];
         post?: never;
