@@ -301,3 +301,48 @@ pub async fn set_role_permissions<C: ConnectionTrait + TransactionTrait>(
     txn.commit().await?;
     find_role(db, id).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str) -> roles::Model {
+        roles::Model {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            description: String::new(),
+            is_default: false,
+            built_in: false,
+            idp_group: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn access(roles: &[&str], perms: &[&str]) -> Access {
+        Access {
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            permissions: perms.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn taking_away_needs_every_permission_of_the_roles_and_admin_for_admin() {
+        let auditor = role("auditor");
+        let perms = HashMap::from([(auditor.id, BTreeSet::from(["audit:read".to_owned()]))]);
+        let writer = access(&["helper"], &["users:write"]);
+        let err = check_may_take_away(&writer, std::slice::from_ref(&auditor), &perms).unwrap_err();
+        assert!(err.to_string().contains("audit:read"), "{err}");
+        let both = access(&["helper"], &["users:write", "audit:read"]);
+        assert!(check_may_take_away(&both, std::slice::from_ref(&auditor), &perms).is_ok());
+
+        // Holding every permission is not enough for `admin`.
+        let admin = role(ADMIN_ROLE);
+        let none = HashMap::from([(admin.id, BTreeSet::new())]);
+        let err = check_may_take_away(&both, std::slice::from_ref(&admin), &none).unwrap_err();
+        assert!(err.to_string().contains("`admin`"), "{err}");
+        let an_admin = access(&[ADMIN_ROLE], &[]);
+        assert!(check_may_take_away(&an_admin, &[admin], &none).is_ok());
+        assert!(check_may_take_away(&writer, &[], &HashMap::new()).is_ok());
+    }
+}
