@@ -3,7 +3,7 @@
 //! counts it (CORS preflights and health probes excepted) and answers 429 with `Retry-After` when a bucket is
 //! empty.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
@@ -13,7 +13,7 @@ use poem::{
 use crate::{
     error::{Problem, ProblemType},
     http::{
-        authn::{Caller, authenticate},
+        authn::{Caller, EdgeAuthFailure, authenticate},
         client_ip::{self, ClientIp},
         health,
     },
@@ -82,10 +82,17 @@ async fn caller(req: &mut Request) -> Option<uuid::Uuid> {
     if req.uri().path().starts_with("/auth/") {
         return None;
     }
-    let principal = authenticate(req, true).await.ok()?;
-    let id = principal.user.id;
-    req.set_data(Caller(principal));
-    Some(id)
+    match authenticate(req, true).await {
+        Ok(principal) => {
+            let id = principal.user.id;
+            req.set_data(Caller(principal));
+            Some(id)
+        }
+        Err(err) => {
+            req.set_data(EdgeAuthFailure(Arc::new(Mutex::new(Some(err)))));
+            None
+        }
+    }
 }
 
 /// Whether the request spends budget. A load balancer probing every few hundred milliseconds must never be
