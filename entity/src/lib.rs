@@ -13,5 +13,4 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod sync_runs;
 pub mod user_roles;
-pub mod user_token_revocations;
 pub mod users;

@@ -24,6 +24,7 @@ mod request_bodies;
 mod revoke_guard;
 mod roles_cli;
 mod security_headers;
+mod session_ends;
 mod sessions;
 mod spec;
 mod sync;
