@@ -72,14 +72,15 @@ impl<T: OpenApi + 'static> Application<T> {
             metrics.clone(),
             auth.access.clone(),
         )?);
-        // Login endpoints get their own, stricter bucket on top of the global one.
+        // Login endpoints get their own, stricter bucket on top of the global one, always by address: they
+        // are where credentials are obtained. The global one counts authenticated callers by user.
         let buckets = [
             // Back-channel logouts come from the provider, many at once for a realm-wide logout, and are
             // not retried: they are no login attempts.
             Bucket::new("auth", config.auth_rate_limit, |path| {
                 path.starts_with("/auth/") && path != BACKCHANNEL_LOGOUT_PATH
             }),
-            Bucket::new("global", config.rate_limit, |_| true),
+            Bucket::new("global", config.rate_limit, |_| true).map(Bucket::per_user),
         ];
         let rate_limits = Arc::new(RateLimits::new(
             buckets.into_iter().flatten().collect(),

@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use crate::text::without_nul;
 
+pub mod fold;
+
 /// Where a request came from, as far as the audit log cares (the HTTP edge fills it in).
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
@@ -111,11 +113,15 @@ pub async fn list(
     Ok((pages.fetch_page(page - 1).await?, total))
 }
 
-pub async fn record(db: &impl ConnectionTrait, origin: &Origin, event: Event) {
-    let outcome = match event.outcome {
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
         Outcome::Success => "success",
         Outcome::Failure => "failure",
-    };
+    }
+}
+
+pub async fn record(db: &impl ConnectionTrait, origin: &Origin, event: Event) {
+    let outcome = outcome_name(event.outcome);
     let row = audit_events::ActiveModel {
         id: Set(Uuid::now_v7()),
         occurred_at: Set(Utc::now()),
@@ -127,6 +133,9 @@ pub async fn record(db: &impl ConnectionTrait, origin: &Origin, event: Event) {
         ip: Set(origin.ip.clone()),
         user_agent: Set(origin.user_agent.clone()),
         detail: Set(event.detail.clone().map(without_nul)),
+        count: Set(1),
+        last_at: Set(None),
+        fold_key: Set(None),
     };
     if let Err(err) = audit_events::Entity::insert(row)
         .exec_without_returning(db)

@@ -1,6 +1,6 @@
-//! Per-client request budgets (governor): buckets checked in order, each keyed by a `RateKey`. The HTTP edge
-//! enforces them (`http::middleware::rate_limit`); `app.rs` sets up the stricter `/auth/*` bucket and the
-//! global one.
+//! Per-client request budgets (governor): buckets checked in order, each keyed by a `RateKey`: the caller's
+//! user when the request carries valid credentials and the bucket counts users, else the client address. The
+//! HTTP edge enforces them (`http::middleware::rate_limit`); `app.rs` sets up the `/auth/*` bucket and the global one.
 
 use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
@@ -12,7 +12,7 @@ use ipnet::IpNet;
 
 use crate::config::RateLimitSettings;
 
-/// What a bucket counts against: the client address now; an authenticated user once a feature keys by it.
+/// What a bucket counts against: an authenticated user (wherever they connect from), or a client address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RateKey {
     Ip(IpAddr),
@@ -23,11 +23,20 @@ pub struct Bucket {
     pub name: &'static str,
     /// Which request paths this bucket governs.
     pub applies_to: fn(&str) -> bool,
+    /// Whether an authenticated caller spends their own budget rather than their address's.
+    pub per_user: bool,
     limiter: DefaultKeyedRateLimiter<RateKey>,
 }
 
 impl Bucket {
     /// `None` when `per_minute` is 0, which turns the bucket off.
+    /// Counts authenticated callers by user: users behind one NAT do not share a budget, a user on many
+    /// addresses keeps one.
+    pub fn per_user(mut self) -> Self {
+        self.per_user = true;
+        self
+    }
+
     pub fn new(
         name: &'static str,
         settings: RateLimitSettings,
@@ -38,6 +47,7 @@ impl Bucket {
         Some(Self {
             name,
             applies_to,
+            per_user: false,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
         })
     }
@@ -67,10 +77,22 @@ impl RateLimits {
         &self.trusted_proxies
     }
 
-    pub fn check(&self, path: &str, key: &RateKey) -> Result<(), Refusal> {
+    /// Whether some bucket for `path` counts users, so that knowing the caller is worth the trouble.
+    pub fn per_user(&self, path: &str) -> bool {
+        self.buckets
+            .iter()
+            .any(|b| b.per_user && (b.applies_to)(path))
+    }
+
+    /// Spends one request of `ip`'s budget, or `user`'s in buckets that count users.
+    pub fn check(&self, path: &str, ip: IpAddr, user: Option<uuid::Uuid>) -> Result<(), Refusal> {
         let clock = DefaultClock::default();
         for bucket in self.buckets.iter().filter(|b| (b.applies_to)(path)) {
-            if let Err(not_until) = bucket.limiter.check_key(key) {
+            let key = match user {
+                Some(id) if bucket.per_user => RateKey::User(id),
+                _ => RateKey::Ip(ip),
+            };
+            if let Err(not_until) = bucket.limiter.check_key(&key) {
                 return Err(Refusal {
                     bucket: bucket.name,
                     retry_after: not_until.wait_time_from(clock.now()),
@@ -113,11 +135,11 @@ mod tests {
         )
         .unwrap();
         let limits = RateLimits::new(vec![bucket], vec![]);
-        let key = RateKey::Ip("192.0.2.1".parse().unwrap());
+        let key = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
-            assert!(limits.check("/healthz", &key).is_ok());
+            assert!(limits.check("/healthz", key, None).is_ok());
         }
-        let refusal = limits.check("/healthz", &key).unwrap_err();
+        let refusal = limits.check("/healthz", key, None).unwrap_err();
         assert_eq!(refusal.bucket, "global");
         assert!(
             refusal.retry_after > Duration::ZERO && refusal.retry_after <= Duration::from_secs(1)
@@ -125,7 +147,7 @@ mod tests {
         // Another client has its own bucket.
         assert!(
             limits
-                .check("/healthz", &RateKey::Ip("192.0.2.2".parse().unwrap()))
+                .check("/healthz", "192.0.2.2".parse().unwrap(), None)
                 .is_ok()
         );
     }
@@ -160,15 +182,51 @@ mod tests {
         )
         .unwrap();
         let limits = RateLimits::new(vec![strict], vec![]);
-        let key = RateKey::Ip("192.0.2.1".parse().unwrap());
+        let key = "192.0.2.1".parse().unwrap();
         for _ in 0..5 {
-            assert!(limits.check("/healthz", &key).is_ok());
+            assert!(limits.check("/healthz", key, None).is_ok());
         }
-        assert!(limits.check("/auth/login", &key).is_ok());
-        assert!(limits.check("/auth/login", &key).is_err());
+        assert!(limits.check("/auth/login", key, None).is_ok());
+        assert!(limits.check("/auth/login", key, None).is_err());
         assert_eq!(limits.tracked_keys(), 1);
         limits.evict_idle();
         // The key is not replenished yet, so it stays.
         assert_eq!(limits.tracked_keys(), 1);
+    }
+
+    #[test]
+    fn a_per_user_bucket_counts_users_apart_and_others_by_address() {
+        let settings = RateLimitSettings {
+            per_minute: 60,
+            burst: 1,
+        };
+        let global = Bucket::new("global", settings, everywhere)
+            .unwrap()
+            .per_user();
+        let by_ip = Bucket::new("auth", settings, |p| p.starts_with("/auth/")).unwrap();
+        let limits = RateLimits::new(vec![by_ip, global], vec![]);
+        let nat = "192.0.2.1".parse().unwrap();
+        let (alice, bob) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        assert!(limits.check("/api", nat, Some(alice)).is_ok());
+        assert!(limits.check("/api", nat, Some(bob)).is_ok());
+        assert!(limits.check("/api", nat, None).is_ok());
+        assert!(
+            limits
+                .check("/api", "192.0.2.2".parse().unwrap(), Some(alice))
+                .is_err()
+        );
+        // The address-keyed bucket ignores the user: a fresh user behind a spent address is refused.
+        let other = "192.0.2.9".parse().unwrap();
+        assert!(
+            limits
+                .check("/auth/x", other, Some(uuid::Uuid::new_v4()))
+                .is_ok()
+        );
+        assert!(
+            limits
+                .check("/auth/x", other, Some(uuid::Uuid::new_v4()))
+                .is_err()
+        );
+        assert!(limits.per_user("/api") && limits.per_user("/auth/x"));
     }
 }

@@ -20,6 +20,12 @@ pub struct Model {
     pub user_agent: Option<String>,
     /// A short reason or description.
     pub detail: Option<String>,
+    /// How many like events this one stands for (refusals folded within a minute); 1 for most.
+    pub count: i32,
+    /// When the last of them happened, when there were several.
+    pub last_at: Option<DateTimeUtc>,
+    /// Who did what, while the event may still absorb repeats; unique among such events.
+    pub fold_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

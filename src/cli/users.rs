@@ -141,7 +141,7 @@ pub async fn users_end_sessions(db: &Db, who: &str) -> anyhow::Result<String> {
         db,
         Event::success("user.sessions_ended", None)
             .target(&name)
-            .detail(format!("{ended} sessions")),
+            .detail(format!("{ended} sessions ended by the operator")),
     )
     .await?;
     Ok(format!(

@@ -270,6 +270,12 @@ pub struct AuditEvent {
     /// More about it, in words (a failure's reason, the roles set); null when there is nothing to add.
     #[oai(nullable)]
     pub detail: Option<String>,
+    /// How many like events this one stands for: repeated refusals of one caller and operation within a
+    /// minute are one event; 1 for every other event.
+    pub count: i32,
+    /// When the last of them happened; null for an event that stands for one.
+    #[oai(nullable)]
+    pub last_at: Option<DateTime<Utc>>,
 }
 
 impl Example for AuditEvent {
@@ -284,6 +290,8 @@ impl Example for AuditEvent {
             ip: Some("203.0.113.7".into()),
             user_agent: Some("Mozilla/5.0".into()),
             detail: None,
+            count: 1,
+            last_at: None,
         }
     }
 }
@@ -305,6 +313,8 @@ impl From<audit_events::Model> for AuditEvent {
             ip: e.ip,
             user_agent: e.user_agent,
             detail: e.detail,
+            count: e.count,
+            last_at: e.last_at.filter(|_| e.count > 1),
         }
     }
 }

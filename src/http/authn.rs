@@ -52,6 +52,15 @@ fn into_poem(err: ApiError) -> poem::Error {
     poem::Error::from_response(err.into_response())
 }
 
+/// The caller as the edge authenticated them (`middleware::rate_limit`), so the operation does not do it again.
+#[derive(Clone)]
+pub struct Caller(pub Principal);
+
+/// Why the edge could not authenticate the request, handed to the operation (once) instead of trying again:
+/// a bad token is verified once, a database outage waited for once.
+#[derive(Clone)]
+pub struct EdgeAuthFailure(pub std::sync::Arc<std::sync::Mutex<Option<AuthError>>>);
+
 /// Authenticates the request; `require_csrf` is off only for reads that change nothing and reveal nothing
 /// cross-site (`GET /auth/session`).
 pub async fn authenticate(req: &Request, require_csrf: bool) -> Result<Principal, AuthError> {
@@ -197,6 +206,15 @@ impl<'a> ApiExtractor<'a> for Authenticated {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
+        if let Some(Caller(principal)) = req.data::<Caller>() {
+            return Ok(Self(principal.clone()));
+        }
+        let failed_at_edge = req
+            .data::<EdgeAuthFailure>()
+            .and_then(|f| f.0.lock().ok()?.take());
+        if let Some(err) = failed_at_edge {
+            return Err(into_poem(err.into()));
+        }
         authenticate(req, true)
             .await
             .map(Authenticated)

@@ -8,7 +8,7 @@ use poem::{
     endpoint::make_sync,
     get, handler,
     http::header,
-    middleware::{CatchPanic, Cors, RequestId, ReuseId, SetHeader},
+    middleware::{CatchPanic, CookieJarManager, Cors, RequestId, ReuseId, SetHeader},
     web::{Data, Html},
 };
 use poem_openapi::{OpenApi, OpenApiService};
@@ -23,8 +23,8 @@ use crate::{
         me::MeApi,
         middleware::{
             body_limit::BodyLimit, metrics::RequestMetrics, nul::RejectNul, problems::problems,
-            rate_limit::RateLimit, request_span::RequestSpan, route_table::RouteTable,
-            security_headers::SecurityHeaders,
+            rate_limit::RateLimit, refusals::AuditRefusals, request_span::RequestSpan,
+            route_table::RouteTable, security_headers::SecurityHeaders,
         },
         roles::RolesApi,
         sessions::{BACKCHANNEL_LOGOUT_PATH, SessionsApi},
@@ -170,10 +170,13 @@ pub fn endpoint<T: OpenApi + 'static>(
             .with(RejectNul {
                 table: table.clone(),
             })
+            .with(AuditRefusals)
             .with(RateLimit {
                 limits: state.rate_limits.clone(),
                 metrics: state.metrics.clone(),
-            }),
+            })
+            // The rate limit reads the session cookie before any operation does (they share the jar).
+            .with(CookieJarManager::new()),
         table.clone(),
     );
     // Responses differ by Origin (CORS headers or a refusal), so shared caches must key on it.

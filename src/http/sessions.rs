@@ -193,7 +193,9 @@ impl SessionsApi {
         audit::record(
             &app.db,
             &origin_of(req),
-            Event::success("session.ended", Some(user_id)).target(id.0.to_string()),
+            Event::success("session.ended", Some(user_id))
+                .target(format!("session {}", id.0))
+                .detail("ended by its user"),
         )
         .await;
         Ok(SessionEnded::NoContent)

@@ -157,8 +157,9 @@ impl UsersApi {
         Ok(Json(view(&app, &user).await?))
     }
 
-    /// Deactivates or reactivates a user. Deactivation ends their sessions; the last active admin and the
-    /// bootstrap admins (`KEYWARD_BOOTSTRAP_ADMINS`) cannot be deactivated (409). Needs `users:write`.
+    /// Deactivates or reactivates a user. Deactivation ends their sessions; it needs every permission of the
+    /// user's roles, and `admin` to deactivate an admin (403 otherwise); the last active admin and the bootstrap
+    /// admins (`KEYWARD_BOOTSTRAP_ADMINS`) cannot be deactivated (409). Needs `users:write`.
     #[oai(path = "/users/:id", method = "patch", operation_id = "updateUser")]
     async fn update_user(
         &self,
@@ -172,6 +173,7 @@ impl UsersApi {
         let user = find_user(&app, id.0).await?;
         let active = body.0.active;
         if !active {
+            store::check_may_take_all(&app.db, &actor.access, user.id).await?;
             refuse_for_bootstrap_admin(&app, &user, "deactivate")?;
         }
         let target = users::label(&user);
@@ -219,7 +221,8 @@ impl UsersApi {
     }
 
     /// Ends every session of the user ("log out everywhere") and revokes the Keyward API tokens issued to them
-    /// so far (refused with 401 from then on; on other instances within about 2 s). Refused for bootstrap admins
+    /// so far (refused with 401 from then on; on other instances within about 2 s). Needs every permission of
+    /// the user's roles, and `admin` for an admin (403 otherwise). Refused for bootstrap admins
     /// (`KEYWARD_BOOTSTRAP_ADMINS`, 409). Needs `users:write`.
     #[oai(
         path = "/users/:id/sessions",
@@ -235,6 +238,7 @@ impl UsersApi {
     ) -> Result<SessionsEnded, ApiError> {
         let actor = auth.require("users:write")?;
         let user = find_user(&app, id.0).await?;
+        store::check_may_take_all(&app.db, &actor.access, user.id).await?;
         refuse_for_bootstrap_admin(&app, &user, "log out")?;
         let ended = users::end_sessions(&app.db, user.id).await?;
         // The revocation time travels with the cached user, so every instance must re-read it.
@@ -244,15 +248,15 @@ impl UsersApi {
             &origin_of(req),
             Event::success("user.sessions_ended", Some(actor.user.id))
                 .target(users::label(&user))
-                .detail(format!("{ended} sessions")),
+                .detail(format!("{ended} sessions ended by an admin")),
         )
         .await;
         Ok(SessionsEnded::NoContent)
     }
 
-    /// Replaces the user's manually granted roles. Granting a role whose permissions you do not all hold is
-    /// refused (403); taking `admin` from the last admin or from a bootstrap admin (`KEYWARD_BOOTSTRAP_ADMINS`)
-    /// is refused (409). Needs `users:write`.
+    /// Replaces the user's manually granted roles. Granting or removing a role whose permissions you do not all
+    /// hold is refused (403), and so is granting or removing `admin` by a non-admin; taking `admin` from the
+    /// last admin or from a bootstrap admin (`KEYWARD_BOOTSTRAP_ADMINS`) is refused (409). Needs `users:write`.
     #[oai(
         path = "/users/:id/roles",
         method = "put",

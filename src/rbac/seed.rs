@@ -19,7 +19,7 @@ use super::{
     ADMIN_ROLE, BUILTIN_PERMISSIONS, SOURCE_DEFAULT, SOURCE_MANUAL, USER_ROLE, store,
     valid_permission_name, valid_role_name,
 };
-use crate::{auth::provider::ProviderClaims, config::ProviderKind};
+use crate::{audit, auth::provider::ProviderClaims, config::ProviderKind};
 
 /// The seed file's shape (YAML or JSON).
 #[derive(Debug, Default, Deserialize)]
@@ -378,6 +378,12 @@ pub async fn on_login<C: ConnectionTrait + TransactionTrait>(
         let granted = store::grant(db, user.id, admin.id, SOURCE_MANUAL, None).await?;
         if granted {
             tracing::warn!(user_id = %user.id, "granted admin to a KEYWARD_BOOTSTRAP_ADMINS entry");
+            // The operator's setting acts, not a user: no actor; the target by name and id.
+            let who = user.email.as_deref().unwrap_or(&user.subject);
+            let event = audit::Event::success("role.bootstrap_granted", None)
+                .target(format!("{who} ({})", user.id))
+                .detail("`admin` granted at login: listed in KEYWARD_BOOTSTRAP_ADMINS");
+            audit::record(db, &audit::Origin::default(), event).await;
         }
         changed |= granted;
     }

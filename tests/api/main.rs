@@ -2,6 +2,7 @@
 //! The database is SQLite unless `KEYWARD_TEST_PG_URL` names a PostgreSQL server to create databases on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit_log;
 mod bad_input;
 mod bootstrap_admin;
 mod cli;
@@ -20,6 +21,7 @@ mod pg_cluster;
 mod rate_limit;
 mod rbac;
 mod request_bodies;
+mod revoke_guard;
 mod roles_cli;
 mod security_headers;
 mod session_ends;

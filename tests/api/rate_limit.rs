@@ -1,4 +1,8 @@
-use crate::helpers::{problem, spawn_app_with};
+use crate::{
+    helpers::{TestApp, problem, spawn_app_with, spawn_sibling},
+    idp::Layout,
+    rbac::{token_for, with_admin},
+};
 
 const SPA: &str = "https://spa.example.com";
 
@@ -135,4 +139,93 @@ async fn probes_are_never_rate_limited_nor_spend_the_budget() {
     assert_eq!(app.get("/openapi.json").await.status(), 200);
     assert_eq!(app.get("/openapi.json").await.status(), 200);
     assert_eq!(app.get("/openapi.json").await.status(), 429);
+}
+
+/// One request from `client` (a forwarded address), as `token`'s user or anonymous; its status.
+async fn from_client(app: &TestApp, client: &str, token: Option<&str>, path: &str) -> u16 {
+    let mut req = app
+        .client
+        .get(app.url(path))
+        .header("X-Forwarded-For", client);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn an_authenticated_caller_spends_their_own_budget_wherever_they_connect_from() {
+    let (app, idp, alice) = with_admin(Layout::Keycloak, &[]).await;
+    let bob = token_for(&app, "bob").await;
+    // A fresh instance with a tight budget: the logins above spent nothing of it.
+    let mut settings: Vec<(String, String)> = idp.keyward_settings();
+    settings.extend(
+        [
+            ("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"),
+            ("KEYWARD_RATE_LIMIT_BURST", "3"),
+            ("KEYWARD_TRUSTED_PROXIES", "127.0.0.0/8"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let limited = spawn_sibling(&app, &pairs).await;
+    let nat = "198.51.100.7";
+
+    // Two users behind one address: each has a whole budget.
+    for user in [alice.as_str(), bob.as_str()] {
+        for i in 0..3 {
+            let status = from_client(&limited, nat, Some(user), "/api/v1/me").await;
+            assert_eq!(status, 200, "request {i}");
+        }
+    }
+    let resp = limited
+        .client
+        .get(limited.url("/api/v1/me"))
+        .header("X-Forwarded-For", nat)
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        problem(resp).await["type"],
+        "urn:keyward:problem:rate-limited"
+    );
+
+    // The address's own budget, for anonymous requests, is untouched by its users, and shared by them.
+    for _ in 0..3 {
+        assert_eq!(from_client(&limited, nat, None, "/openapi.json").await, 200);
+    }
+    assert_eq!(from_client(&limited, nat, None, "/openapi.json").await, 429);
+
+    // One user on another address keeps the budget they spent; the address itself is fresh.
+    let elsewhere = "203.0.113.9";
+    assert_eq!(
+        from_client(&limited, elsewhere, Some(&bob), "/api/v1/me").await,
+        429
+    );
+    assert_eq!(
+        from_client(&limited, elsewhere, None, "/openapi.json").await,
+        200
+    );
+
+    // Credentials that are not valid are no user: they spend the address's budget.
+    let third = "192.0.2.44";
+    for _ in 0..3 {
+        let status = from_client(&limited, third, Some("not.a.token"), "/api/v1/me").await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(
+        from_client(&limited, third, None, "/openapi.json").await,
+        429
+    );
 }

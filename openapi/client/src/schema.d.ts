@@ -243,8 +243,9 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Deactivates or reactivates a user. Deactivation ends their sessions; the last active admin and the
-         *     bootstrap admins (`KEYWARD_BOOTSTRAP_ADMINS`) cannot be deactivated (409). Needs `users:write`.
+         * Deactivates or reactivates a user. Deactivation ends their sessions; it needs every permission of the
+         *     user's roles, and `admin` to deactivate an admin (403 otherwise); the last active admin and the bootstrap
+         *     admins (`KEYWARD_BOOTSTRAP_ADMINS`) cannot be deactivated (409). Needs `users:write`.
          */
         patch: operations["updateUser"];
         trace?: never;
@@ -258,9 +259,9 @@ export interface paths {
         };
         get?: never;
         /**
-         * Replaces the user's manually granted roles. Granting a role whose permissions you do not all hold is
-         *     refused (403); taking `admin` from the last admin or from a bootstrap admin (`KEYWARD_BOOTSTRAP_ADMINS`)
-         *     is refused (409). Needs `users:write`.
+         * Replaces the user's manually granted roles. Granting or removing a role whose permissions you do not all
+         *     hold is refused (403), and so is granting or removing `admin` by a non-admin; taking `admin` from the
+         *     last admin or from a bootstrap admin (`KEYWARD_BOOTSTRAP_ADMINS`) is refused (409). Needs `users:write`.
          */
         put: operations["setUserRoles"];
         post?: never;
@@ -283,7 +284,8 @@ export interface paths {
         post?: never;
         /**
          * Ends every session of the user ("log out everywhere") and revokes the Keyward API tokens issued to them
-         *     so far (refused with 401 from then on; on other instances within about 2 s). Refused for bootstrap admins
+         *     so far (refused with 401 from then on; on other instances within about 2 s). Needs every permission of
+         *     the user's roles, and `admin` for an admin (403 otherwise). Refused for bootstrap admins
          *     (`KEYWARD_BOOTSTRAP_ADMINS`, 409). Needs `users:write`.
          */
         delete: operations["endUserSessions"];
@@ -493,9 +495,11 @@ export interface components {
          * AuditEvent
          * @description One entry of the audit log: who did what to what, from where, and whether it worked.
          * @example {
+         *       "count": 1,
          *       "detail": null,
          *       "id": "01937c2e-5a10-7000-8000-000000000004",
          *       "ip": "203.0.113.7",
+         *       "last_at": null,
          *       "occurred_at": "2026-11-30T09:15:00+00:00",
          *       "outcome": "success",
          *       "target": "auditor",
@@ -505,6 +509,12 @@ export interface components {
          *     }
          */
         AuditEvent: {
+            /**
+             * Format: int32
+             * @description How many like events this one stands for: repeated refusals of one caller and operation within a
+             *     minute are one event; 1 for every other event.
+             */
+            count: number;
             /** @description More about it, in words (a failure's reason, the roles set); null when there is nothing to add. */
             detail?: string | null;
             /**
@@ -514,6 +524,11 @@ export interface components {
             id: string;
             /** @description The client address; null when the event did not come from a request. */
             ip?: string | null;
+            /**
+             * Format: date-time
+             * @description When the last of them happened; null for an event that stands for one.
+             */
+            last_at?: string | null;
             /**
              * Format: date-time
              * @description When it happened.
@@ -539,9 +554,11 @@ export interface components {
          * @example {
          *       "items": [
          *         {
+         *           "count": 1,
          *           "detail": null,
          *           "id": "01937c2e-5a10-7000-8000-000000000004",
          *           "ip": "203.0.113.7",
+         *           "last_at": null,
          *           "occurred_at": "2026-11-30T09:15:00+00:00",
          *           "outcome": "success",
          *           "target": "auditor",

@@ -166,7 +166,9 @@ impl LoginFlow<'_> {
             audit::record(
                 self.db,
                 origin,
-                Event::success("logout", Some(session.user_id)),
+                Event::success("logout", Some(session.user_id))
+                    .target(format!("session {}", session.public_id))
+                    .detail("signed out"),
             )
             .await;
         }

@@ -1,8 +1,9 @@
-//! Enforces the request budgets of `rate_limit` at the edge: resolves the client address for every request,
+//! Enforces the request budgets of `rate_limit` at the edge: resolves the client address for every request and
+//! the caller behind valid credentials (kept for the operation, which then authenticates nothing twice),
 //! counts it (CORS preflights and health probes excepted) and answers 429 with `Retry-After` when a bucket is
 //! empty.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
@@ -12,11 +13,12 @@ use poem::{
 use crate::{
     error::{Problem, ProblemType},
     http::{
+        authn::{Caller, EdgeAuthFailure, authenticate},
         client_ip::{self, ClientIp},
         health,
     },
     metrics::Metrics,
-    rate_limit::{RateKey, RateLimits, Refusal},
+    rate_limit::{RateLimits, Refusal},
 };
 
 /// Resolves the client address for every request and enforces the buckets.
@@ -54,8 +56,13 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
                 .and_then(|v| v.to_str().ok());
             let ip = client_ip::resolve(peer, forwarded, self.limits.trusted_proxies());
             req.set_data(ClientIp(ip));
+            let user = if counts(&req) && self.limits.per_user(req.uri().path()) {
+                caller(&mut req).await
+            } else {
+                None
+            };
             if counts(&req)
-                && let Err(refusal) = self.limits.check(req.uri().path(), &RateKey::Ip(ip))
+                && let Err(refusal) = self.limits.check(req.uri().path(), ip, user)
             {
                 self.metrics
                     .rate_limited
@@ -65,6 +72,26 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             }
         }
         Ok(self.inner.call(req).await?.into_response())
+    }
+}
+
+/// The user behind the request's credentials, authenticated as the operation would (a cookie only with
+/// `X-CSRF: 1`) and kept as [`Caller`]. Invalid credentials are no user: they spend the address's budget.
+/// `/auth/*` is left alone: its endpoints read the cookie themselves, and their bucket counts addresses.
+async fn caller(req: &mut Request) -> Option<uuid::Uuid> {
+    if req.uri().path().starts_with("/auth/") {
+        return None;
+    }
+    match authenticate(req, true).await {
+        Ok(principal) => {
+            let id = principal.user.id;
+            req.set_data(Caller(principal));
+            Some(id)
+        }
+        Err(err) => {
+            req.set_data(EdgeAuthFailure(Arc::new(Mutex::new(Some(err)))));
+            None
+        }
     }
 }
 

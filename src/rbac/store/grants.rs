@@ -15,7 +15,7 @@ use super::{
     StoreError, deleted_meanwhile, invalid,
     last_admin::{admin_holders, check_not_last_admin, lock_admin_changes},
     permissions::permissions_of_roles,
-    roles::{check_no_escalation, find_role_by_name},
+    roles::{check_may_take_away, check_no_escalation, find_role_by_name},
 };
 use crate::rbac::{ADMIN_ROLE, Access, SOURCE_DEFAULT, SOURCE_MANUAL, SOURCE_PROVIDER};
 
@@ -149,6 +149,15 @@ pub async fn set_manual_roles<C: ConnectionTrait + TransactionTrait>(
         ));
     }
     let keep: BTreeSet<Uuid> = roles_by_name.values().map(|r| r.id).collect();
+    let removed = roles::Entity::find()
+        .filter(roles::Column::Id.is_in(manual.difference(&keep).copied()))
+        .all(&txn)
+        .await?;
+    check_may_take_away(
+        actor,
+        &removed,
+        &permissions_of_roles(&txn, &removed).await?,
+    )?;
     let admin_kept = roles_by_name.contains_key(ADMIN_ROLE);
     if !admin_kept && let Some(admin) = find_role_by_name(&txn, ADMIN_ROLE).await? {
         let loses_admin = manual.contains(&admin.id)
@@ -172,6 +181,17 @@ pub async fn set_manual_roles<C: ConnectionTrait + TransactionTrait>(
     }
     txn.commit().await?;
     Ok(())
+}
+
+/// Refuses taking all of a user's access away (deactivating them, ending their sessions) to an actor who could
+/// not grant it: they must hold every permission of every role the user holds, and be an admin to act on one.
+pub async fn check_may_take_all(
+    db: &impl ConnectionTrait,
+    actor: &Access,
+    user_id: Uuid,
+) -> Result<(), StoreError> {
+    let held = roles_of(db, user_id).await?;
+    check_may_take_away(actor, &held, &permissions_of_roles(db, &held).await?)
 }
 
 /// Adds one grant (no-op when it exists).

@@ -9,8 +9,8 @@ mod roles;
 use sea_orm::{DbErr, SqlErr};
 
 pub use grants::{
-    Grant, effective_access, grant, grants_of, grants_of_users, revoke, role_names_of_users,
-    roles_of, set_manual_roles, set_provider_roles,
+    Grant, check_may_take_all, effective_access, grant, grants_of, grants_of_users, revoke,
+    role_names_of_users, roles_of, set_manual_roles, set_provider_roles,
 };
 pub use last_admin::{admin_holders, check_not_last_admin, holders_of, lock_admin_changes};
 pub use permissions::{

@@ -1,6 +1,8 @@
 //! The `roles` table and each role's permission links: listing, creating, changing and deleting roles, with
 //! the rules that built-ins stay and nobody hands out a permission they do not hold.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::Utc;
 use entity::{role_permissions, roles};
 use sea_orm::{
@@ -88,6 +90,34 @@ pub(super) fn check_no_escalation<'a>(
         Err(StoreError::Forbidden(format!(
             "you cannot hand out permissions you do not hold: {}",
             missing.join(", ")
+        )))
+    }
+}
+
+/// Refuses taking away what the actor could not hand out: every permission of the `roles` taken must be the
+/// actor's, and only an admin takes `admin` (which also holds the permissions created later).
+pub(super) fn check_may_take_away(
+    actor: &Access,
+    roles: &[roles::Model],
+    perms: &HashMap<Uuid, BTreeSet<String>>,
+) -> Result<(), StoreError> {
+    if roles.iter().any(|r| r.name == ADMIN_ROLE) && !actor.is_admin() {
+        return Err(StoreError::Forbidden(
+            "only an admin may take `admin` away (missing: the role `admin`)".into(),
+        ));
+    }
+    let missing: BTreeSet<&str> = perms
+        .values()
+        .flatten()
+        .filter(|p| !actor.has(p))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Forbidden(format!(
+            "you cannot take away permissions you do not hold: {}",
+            missing.into_iter().collect::<Vec<_>>().join(", ")
         )))
     }
 }
@@ -270,4 +300,49 @@ pub async fn set_role_permissions<C: ConnectionTrait + TransactionTrait>(
         .map_err(|e| deleted_meanwhile(e, "the role or a permission it names"))?;
     txn.commit().await?;
     find_role(db, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str) -> roles::Model {
+        roles::Model {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            description: String::new(),
+            is_default: false,
+            built_in: false,
+            idp_group: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn access(roles: &[&str], perms: &[&str]) -> Access {
+        Access {
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            permissions: perms.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn taking_away_needs_every_permission_of_the_roles_and_admin_for_admin() {
+        let auditor = role("auditor");
+        let perms = HashMap::from([(auditor.id, BTreeSet::from(["audit:read".to_owned()]))]);
+        let writer = access(&["helper"], &["users:write"]);
+        let err = check_may_take_away(&writer, std::slice::from_ref(&auditor), &perms).unwrap_err();
+        assert!(err.to_string().contains("audit:read"), "{err}");
+        let both = access(&["helper"], &["users:write", "audit:read"]);
+        assert!(check_may_take_away(&both, std::slice::from_ref(&auditor), &perms).is_ok());
+
+        // Holding every permission is not enough for `admin`.
+        let admin = role(ADMIN_ROLE);
+        let none = HashMap::from([(admin.id, BTreeSet::new())]);
+        let err = check_may_take_away(&both, std::slice::from_ref(&admin), &none).unwrap_err();
+        assert!(err.to_string().contains("`admin`"), "{err}");
+        let an_admin = access(&[ADMIN_ROLE], &[]);
+        assert!(check_may_take_away(&an_admin, &[admin], &none).is_ok());
+        assert!(check_may_take_away(&writer, &[], &HashMap::new()).is_ok());
+    }
 }
