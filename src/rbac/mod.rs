@@ -2,6 +2,7 @@
 //! that on every request, the store behind the admin API, the seed file and the login-time grants.
 
 pub mod cache;
+pub mod mapping;
 pub mod seed;
 pub mod store;
 

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    ADMIN_ROLE, BUILTIN_PERMISSIONS, SOURCE_DEFAULT, SOURCE_MANUAL, USER_ROLE, store,
-    valid_permission_name, valid_role_name,
+    ADMIN_ROLE, BUILTIN_PERMISSIONS, SOURCE_DEFAULT, SOURCE_MANUAL, USER_ROLE,
+    mapping::MappingChange, store, valid_permission_name, valid_role_name,
 };
 use crate::{auth::provider::ProviderClaims, config::ProviderKind};
 
@@ -351,26 +351,36 @@ pub fn is_bootstrap_admin(entries: &[String], user: &users::Model) -> bool {
     })
 }
 
-/// The grants a login brings. Returns whether any grant changed.
+/// What a login's grants changed.
+#[derive(Debug, Default)]
+pub struct LoginGrants {
+    /// Any grant at all (default role, mapping, bootstrap admin): the access cache must learn of it.
+    pub changed: bool,
+    /// What the provider mapping changed, for the audit log.
+    pub mapping: MappingChange,
+}
+
+/// The grants a login brings.
 pub async fn on_login<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     user: &users::Model,
     first_login: bool,
     groups: Option<&BTreeSet<String>>,
     bootstrap_admins: &[String],
-) -> Result<bool, DbErr> {
-    let mut changed = false;
+) -> Result<LoginGrants, DbErr> {
+    let mut out = LoginGrants::default();
     if first_login {
         let defaults = roles::Entity::find()
             .filter(roles::Column::IsDefault.eq(true))
             .all(db)
             .await?;
         for role in defaults {
-            changed |= store::grant(db, user.id, role.id, SOURCE_DEFAULT, None).await?;
+            out.changed |= store::grant(db, user.id, role.id, SOURCE_DEFAULT, None).await?;
         }
     }
     if let Some(groups) = groups {
-        changed |= store::set_provider_roles(db, user.id, groups).await?;
+        out.mapping = store::set_provider_roles(db, user.id, groups).await?;
+        out.changed |= out.mapping.changed();
     }
     if is_bootstrap_admin(bootstrap_admins, user)
         && let Some(admin) = store::find_role_by_name(db, ADMIN_ROLE).await?
@@ -379,9 +389,9 @@ pub async fn on_login<C: ConnectionTrait + TransactionTrait>(
         if granted {
             tracing::warn!(user_id = %user.id, "granted admin to a KEYWARD_BOOTSTRAP_ADMINS entry");
         }
-        changed |= granted;
+        out.changed |= granted;
     }
-    Ok(changed)
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ pub mod schedule;
 mod apply;
 mod deactivate;
 mod lease;
+mod memberships;
+mod remap;
 mod run;
 mod target;
 

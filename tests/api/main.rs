@@ -15,6 +15,7 @@ mod helpers;
 mod idp;
 mod login;
 mod logs;
+mod mappings;
 mod ops_cli;
 mod pg_cluster;
 mod rate_limit;

@@ -1,0 +1,119 @@
+//! After a complete listing, provider-mapped roles follow the memberships the provider reports now: Keycloak's
+//! members of the mapped groups and holders of the mapped realm roles, Authentik's users' groups from the
+//! listing. Only users whose provider grants differ are written, each with `set_provider_roles`'s rules.
+
+use std::collections::{BTreeSet, HashMap};
+
+use entity::{roles, user_roles, users};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::{Syncer, target::Directory};
+use crate::{
+    audit::Origin,
+    rbac::{
+        SOURCE_PROVIDER,
+        mapping::{self, MappedBy, MappedRole},
+        store,
+    },
+};
+
+impl Syncer {
+    /// The roles mapped from the provider's groups or realm roles.
+    pub(super) async fn mapped_roles(&self) -> Result<Vec<MappedRole>, DbErr> {
+        Ok(roles::Entity::find()
+            .filter(roles::Column::IdpGroup.is_not_null())
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| MappedRole {
+                id: r.id,
+                name: r.name,
+                idp_group: r.idp_group,
+            })
+            .collect())
+    }
+
+    /// Sets the provider grants of every local user of this provider to the mapped roles their memberships
+    /// give, and returns how many users changed. `at_start` is the mapping the listing was read for;
+    /// `listed` the groups the listing carried. A membership read that fails changes no grant.
+    pub(super) async fn remap(
+        &self,
+        run_id: Uuid,
+        (issuer, directory): (&str, &Directory),
+        at_start: &[MappedRole],
+        listed: HashMap<String, BTreeSet<String>>,
+    ) -> Result<i64, String> {
+        let db_error = |e: DbErr| format!("database: {e}");
+        let mapped = self.mapped_roles().await.map_err(db_error)?;
+        let names: BTreeSet<String> = mapped.iter().filter_map(|r| r.idp_group.clone()).collect();
+        let names_at_start: BTreeSet<String> = at_start
+            .iter()
+            .filter_map(|r| r.idp_group.clone())
+            .collect();
+        if names != names_at_start {
+            // Authentik's listing carried the groups of the mapping as it was; the next run applies the new one.
+            tracing::info!(
+                "roles were mapped anew during the sync; mapped grants follow at the next run"
+            );
+            return Ok(0);
+        }
+        let members = match directory {
+            Directory::Keycloak(d) if !names.is_empty() => d
+                .memberships()
+                .read(&names)
+                .await
+                .map_err(|e| format!("keycloak admin API: {e}; no mapped grant changed"))?,
+            Directory::Keycloak(_) => HashMap::new(),
+            Directory::Authentik(_) => listed,
+        };
+        // Reading memberships of large groups takes a while: this instance must still own the run.
+        self.keep_lease().await?;
+        let local: Vec<(Uuid, String)> = users::Entity::find()
+            .select_only()
+            .column(users::Column::Id)
+            .column(users::Column::Subject)
+            .filter(users::Column::Issuer.eq(issuer))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        let mut current: HashMap<Uuid, BTreeSet<Uuid>> = HashMap::new();
+        let grants: Vec<(Uuid, Uuid)> = user_roles::Entity::find()
+            .select_only()
+            .column(user_roles::Column::UserId)
+            .column(user_roles::Column::RoleId)
+            .filter(user_roles::Column::Source.eq(SOURCE_PROVIDER))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        for (user, role) in grants {
+            current.entry(user).or_default().insert(role);
+        }
+        let origin = Origin {
+            ip: None,
+            user_agent: Some("sync".into()),
+        };
+        let mut changed = 0;
+        for (user_id, groups) in mapping::plan(&mapped, &members, &local, &current) {
+            let change = store::set_provider_roles(&self.db, user_id, &groups)
+                .await
+                .map_err(db_error)?;
+            if let Some(user) = users::Entity::find_by_id(user_id)
+                .one(&self.db)
+                .await
+                .map_err(db_error)?
+            {
+                mapping::record(&self.db, &origin, &user, &change, MappedBy::Sync(run_id)).await;
+            }
+            if change.changed() {
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            self.access.changed(&self.db).await.map_err(db_error)?;
+        }
+        Ok(changed)
+    }
+}
