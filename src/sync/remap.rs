@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use entity::{roles, user_roles, users};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
 use uuid::Uuid;
 
 use super::{Syncer, target::Directory};
@@ -17,6 +17,9 @@ use crate::{
         store,
     },
 };
+
+/// Users whose provider grants one transaction sets.
+const USERS_PER_COMMIT: usize = 200;
 
 impl Syncer {
     /// The roles mapped from the provider's groups or realm roles.
@@ -91,29 +94,57 @@ impl Syncer {
         for (user, role) in grants {
             current.entry(user).or_default().insert(role);
         }
+        let plan = mapping::plan(&mapped, &members, &local, &current);
+        let mut changed = 0;
+        let outcome = self.apply_plan(run_id, &plan, &mut changed).await;
+        // Batches committed before a failure changed grants too.
+        if changed > 0 {
+            self.access.changed(&self.db).await.map_err(db_error)?;
+        }
+        outcome.map(|()| changed)
+    }
+
+    /// Sets the planned users' provider grants, counting in `changed` the users whose grants changed. A
+    /// transaction per batch: a commit per user would take most of the time (a first run after mapping a
+    /// large group writes every member); each user's change still keeps `set_provider_roles`'s rules, in a
+    /// savepoint, and is audited with it.
+    async fn apply_plan(
+        &self,
+        run_id: Uuid,
+        plan: &[(Uuid, BTreeSet<String>)],
+        changed: &mut i64,
+    ) -> Result<(), String> {
+        let db_error = |e: DbErr| format!("database: {e}");
         let origin = Origin {
             ip: None,
             user_agent: Some("sync".into()),
         };
-        let mut changed = 0;
-        for (user_id, groups) in mapping::plan(&mapped, &members, &local, &current) {
-            let change = store::set_provider_roles(&self.db, user_id, &groups)
-                .await
-                .map_err(db_error)?;
-            if let Some(user) = users::Entity::find_by_id(user_id)
-                .one(&self.db)
+        for batch in plan.chunks(USERS_PER_COMMIT) {
+            let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+            let txn = self.db.begin().await.map_err(db_error)?;
+            let rows: HashMap<Uuid, users::Model> = users::Entity::find()
+                .filter(users::Column::Id.is_in(ids))
+                .all(&txn)
                 .await
                 .map_err(db_error)?
-            {
-                mapping::record(&self.db, &origin, &user, &change, MappedBy::Sync(run_id)).await;
+                .into_iter()
+                .map(|u| (u.id, u))
+                .collect();
+            let mut in_batch = 0;
+            for (user_id, groups) in batch {
+                let Some(user) = rows.get(user_id) else {
+                    continue;
+                };
+                let change = store::set_provider_roles(&txn, *user_id, groups)
+                    .await
+                    .map_err(db_error)?;
+                mapping::record(&txn, &origin, user, &change, MappedBy::Sync(run_id)).await;
+                in_batch += i64::from(change.changed());
             }
-            if change.changed() {
-                changed += 1;
-            }
+            txn.commit().await.map_err(db_error)?;
+            *changed += in_batch;
+            self.keep_lease().await?;
         }
-        if changed > 0 {
-            self.access.changed(&self.db).await.map_err(db_error)?;
-        }
-        Ok(changed)
+        Ok(())
     }
 }
