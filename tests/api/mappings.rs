@@ -469,3 +469,41 @@ async fn a_group_of_a_thousand_is_mapped_in_one_run_and_an_unchanged_rerun_write
         );
     }
 }
+
+#[tokio::test]
+async fn a_refresh_without_an_id_token_maps_from_the_access_token_when_it_verifies() {
+    for layout in Layout::BOTH {
+        let (app, idp, admin) = with_admin(layout, &[]).await;
+        create_role(&app, &admin, "staff", "staff").await;
+        set_groups(&idp, BOB_SUB, &["users", "staff"]).await;
+        let bob = logged_in(&app, "bob").await;
+        idp.set_faults(json!({"refresh_without_id_token": 1})).await;
+        set_groups(&idp, BOB_SUB, &["users"]).await;
+        expire_provider_tokens(&app).await;
+        assert_eq!(roles_of_me(&app, &bob).await, json!(["user"]), "{layout:?}");
+    }
+    // An access token Keyward cannot verify as one for itself (another audience) proves nothing: the
+    // mapping stays as it was until a refresh, login or sync that can tell.
+    let (app, idp, admin) = with_admin(
+        Layout::Keycloak,
+        &[("KEYWARD_OIDC_AUDIENCE", "another-api")],
+    )
+    .await;
+    create_role(&app, &admin, "staff", "staff").await;
+    set_groups(&idp, BOB_SUB, &["users", "staff"]).await;
+    let bob = logged_in(&app, "bob").await;
+    idp.set_faults(json!({"refresh_without_id_token": 1})).await;
+    set_groups(&idp, BOB_SUB, &["users"]).await;
+    expire_provider_tokens(&app).await;
+    idp.reset_stats().await;
+    assert_eq!(roles_of_me(&app, &bob).await, json!(["staff", "user"]));
+    assert_eq!(
+        idp.stats().await["token_requests"]["by_grant"]["refresh_token"],
+        1,
+        "the refresh happened"
+    );
+    idp.set_faults(json!({"refresh_without_id_token": null}))
+        .await;
+    expire_provider_tokens(&app).await;
+    assert_eq!(roles_of_me(&app, &bob).await, json!(["user"]));
+}
