@@ -174,12 +174,16 @@ impl<T: OpenApi + 'static> Application<T> {
             }
         });
         let scheduler = self.start_sync_schedule().await;
+        let events = crate::sync::events::start(self.state.sync.clone());
         let ep = endpoint(self.state.clone(), self.extra);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(ep, shutdown, Some(Duration::from_secs(10)))
             .await;
         housekeeping.abort();
         rbac_poll.abort();
+        if let Some(events) = events {
+            events.abort();
+        }
         if let Some(mut scheduler) = scheduler {
             scheduler.shutdown().await.ok();
         }

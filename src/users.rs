@@ -160,6 +160,7 @@ pub async fn upsert(
         last_login_at: Set(last_login),
         last_synced_at: Set(None),
         deactivated_by: Set(None),
+        provider_pk: Set(None),
     };
     users::Entity::insert(row)
         .on_conflict(
@@ -272,32 +273,11 @@ pub async fn change_status(
     Ok(user)
 }
 
-/// "Log out everywhere": ends every session of the user and revokes the Keyward API tokens issued to them so
-/// far, together. Returns how many sessions ended; the caller tells the access cache (the revocation time
-/// travels with the cached user) and writes the audit event.
+/// "Log out everywhere": ends every session of the user, and with them the Keyward API tokens minted from
+/// them. Returns how many sessions ended; the caller tells the access cache (which holds the user's live
+/// sessions) and writes the audit event.
 pub async fn end_sessions(db: &Db, user_id: Uuid) -> Result<u64, DbErr> {
-    let txn = db.begin().await?;
-    let ended = crate::auth::sessions::delete_for_user(&txn, user_id).await?;
-    revoke_api_tokens(&txn, user_id).await?;
-    txn.commit().await?;
-    Ok(ended)
-}
-
-/// Refuses the user's Keyward API tokens issued until now ("log out everywhere"); see `cache::Resolved`.
-pub async fn revoke_api_tokens(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
-    use entity::user_token_revocations as revocations;
-    revocations::Entity::insert(revocations::ActiveModel {
-        user_id: Set(user_id),
-        revoked_at: Set(Utc::now()),
-    })
-    .on_conflict(
-        OnConflict::column(revocations::Column::UserId)
-            .update_column(revocations::Column::RevokedAt)
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await
-    .map(|_| ())
+    crate::auth::sessions::delete_for_user(db, user_id).await
 }
 
 /// An active user with nothing but a subject, for unit tests to adjust.
@@ -319,6 +299,7 @@ pub(crate) fn test_user(subject: &str) -> users::Model {
         last_login_at: None,
         last_synced_at: None,
         deactivated_by: None,
+        provider_pk: None,
     }
 }
 

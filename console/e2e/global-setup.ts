@@ -41,8 +41,14 @@ export default async function globalSetup() {
     const authentikUrl = `http://127.0.0.1:${authentikPort}`;
     const [keycloak, authentik] = await Promise.all([
       // The dev-server Keyward shares the Keycloak-layout provider: its callback comes through Vite.
-      startIdp("keycloak", [`${keycloakUrl}/auth/callback`, `${VITE}/auth/callback`], [`${keycloakUrl}/`, `${VITE}/`]),
-      startIdp("authentik", [`${authentikUrl}/auth/callback`], [`${authentikUrl}/`]),
+      // Sign-outs at each provider reach the Keyward on its own port (not the dev-server one).
+      startIdp(
+        "keycloak",
+        [`${keycloakUrl}/auth/callback`, `${VITE}/auth/callback`],
+        [`${keycloakUrl}/`, `${VITE}/`],
+        `${keycloakUrl}/auth/backchannel-logout`,
+      ),
+      startIdp("authentik", [`${authentikUrl}/auth/callback`], [`${authentikUrl}/`], `${authentikUrl}/auth/backchannel-logout`),
     ]);
     const viteKeyward = await Promise.all([
       startKeyward("keyward-keycloak", keycloakPort, keycloak.issuer),
@@ -53,6 +59,8 @@ export default async function globalSetup() {
     process.env.E2E_KEYCLOAK_URL = keycloakUrl;
     process.env.E2E_AUTHENTIK_URL = authentikUrl;
     process.env.E2E_VITE_URL = VITE;
+    process.env.E2E_KEYCLOAK_ISSUER = keycloak.issuer;
+    process.env.E2E_AUTHENTIK_ISSUER = authentik.issuer;
   } catch (error) {
     await stopAll();
     throw error;

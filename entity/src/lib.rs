@@ -11,7 +11,7 @@ pub mod role_permissions;
 pub mod roles;
 pub mod sessions;
 pub mod signing_keys;
+pub mod sync_event_cursors;
 pub mod sync_runs;
 pub mod user_roles;
-pub mod user_token_revocations;
 pub mod users;

@@ -23,6 +23,8 @@ pub struct Model {
     pub last_synced_at: Option<DateTimeUtc>,
     /// Who made the user inactive: `admin` or `provider` (the sync). The sync only reactivates its own.
     pub deactivated_by: Option<String>,
+    /// The provider's own key for the user where its events name users by it (Authentik's `pk`); set by the sync.
+    pub provider_pk: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

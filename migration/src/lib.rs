@@ -9,6 +9,8 @@ mod m20261123_000004_create_sync;
 mod m20261130_000005_seed_ledger_and_token_revocation;
 mod m20261201_000006_default_grant_source;
 mod m20261201_000007_session_ids;
+mod m20261201_000008_provider_events;
+mod m20261201_000011_drop_token_revocations;
 
 pub struct Migrator;
 
@@ -23,6 +25,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_seed_ledger_and_token_revocation::Migration),
             Box::new(m20261201_000006_default_grant_source::Migration),
             Box::new(m20261201_000007_session_ids::Migration),
+            Box::new(m20261201_000008_provider_events::Migration),
+            Box::new(m20261201_000011_drop_token_revocations::Migration),
         ]
     }
 }

@@ -300,11 +300,6 @@ impl Auth {
                 self.access.resolve(db, id).await?.ok_or_else(|| {
                     AuthError::Invalid("the token's user no longer exists".into())
                 })?;
-            if resolved.token_revoked(claims.iat) {
-                return Err(AuthError::Invalid(
-                    "the token was revoked: the user was logged out everywhere".into(),
-                ));
-            }
             self.check_token_session(db, &resolved, &claims).await?;
             (resolved, Via::ApiToken(claims))
         } else if let Ok(provider) = &self.provider

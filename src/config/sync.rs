@@ -26,6 +26,8 @@ pub struct SyncSettings {
     pub admin_client_id: Option<String>,
     pub admin_client_secret: Option<String>,
     pub admin_token: Option<String>,
+    /// How often the provider's event log is read between full syncs; `None` (`0`) reads none.
+    pub events_interval: Option<std::time::Duration>,
 }
 
 pub(super) fn read<F: Fn(&str) -> Option<String>>(
@@ -92,6 +94,22 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
         }
         _ => {}
     }
+    let events_raw = vars
+        .get("KEYWARD_SYNC_EVENTS_INTERVAL")
+        .unwrap_or_else(|| "60s".into());
+    // Zero, however written, reads no events.
+    let events_interval = match humantime::parse_duration(events_raw.trim()) {
+        _ if events_raw.trim() == "0" => None,
+        Ok(d) if d.is_zero() => None,
+        Ok(d) => Some(d),
+        Err(_) => {
+            return Err(ConfigError {
+                var: "KEYWARD_SYNC_EVENTS_INTERVAL",
+                value: events_raw,
+                expected: "a duration such as 60s or 5m, or 0 to read no provider events".into(),
+            });
+        }
+    };
     Ok(SyncSettings {
         enabled: vars.boolean("KEYWARD_SYNC_ENABLED", true)?,
         schedule,
@@ -104,5 +122,30 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
         admin_client_id,
         admin_client_secret,
         admin_token: vars.get("KEYWARD_IDP_ADMIN_TOKEN"),
+        events_interval,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::tests::config;
+
+    #[test]
+    fn provider_events_are_read_every_minute_unless_set_otherwise_and_zero_turns_them_off() {
+        let every = |v: &str| {
+            config(&[("KEYWARD_SYNC_EVENTS_INTERVAL", v)])
+                .map(|c| c.sync.events_interval)
+                .map_err(|e| e.var)
+        };
+        assert_eq!(
+            config(&[]).unwrap().sync.events_interval,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(every("5s"), Ok(Some(Duration::from_secs(5))));
+        assert_eq!(every("0"), Ok(None));
+        assert_eq!(every("0s"), Ok(None));
+        assert_eq!(every("often"), Err("KEYWARD_SYNC_EVENTS_INTERVAL"));
+    }
 }

@@ -215,6 +215,8 @@ pub fn endpoint<T: OpenApi + 'static>(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
@@ -228,5 +230,25 @@ mod tests {
     fn the_spec_needs_no_configuration_and_is_stable() {
         assert_eq!(spec_json(), spec_json());
         assert!(spec_json().contains("\"/healthz\""));
+    }
+
+    #[test]
+    fn every_operation_served_is_in_the_spec() {
+        // Two services declaring one path would both be routed, but the spec keeps only one of them.
+        let served: BTreeSet<String> = <Apis as OpenApi>::meta()
+            .iter()
+            .flat_map(|api| &api.paths)
+            .flat_map(|path| &path.operations)
+            .filter_map(|op| op.operation_id.map(str::to_owned))
+            .collect();
+        let spec: serde_json::Value = serde_json::from_str(&spec_json()).unwrap();
+        let listed: BTreeSet<String> = spec["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|ops| ops.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(served, listed);
     }
 }

@@ -1,5 +1,5 @@
-//! Sessions as resources: the caller's own (`/auth/sessions`), a user's for admins
-//! (`/api/v1/users/{id}/sessions`), and the provider's back-channel logout (`/auth/backchannel-logout`).
+//! Sessions as resources: the caller's own (`/auth/sessions`), a page of a user's sessions (served by the users
+//! API, which owns `/api/v1/users/{id}/sessions`), and the provider's back-channel logout (`/auth/backchannel-logout`).
 
 use chrono::{DateTime, Utc};
 use entity::sessions as session_rows;
@@ -23,7 +23,6 @@ use crate::{
         authn::Authenticated,
         client_ip::origin_of,
         pagination,
-        users::find_user,
     },
     state::AppState,
 };
@@ -101,7 +100,7 @@ pub enum SessionEnded {
     NoContent,
 }
 
-fn current_session(auth: &Authenticated) -> Option<Uuid> {
+pub(crate) fn current_session(auth: &Authenticated) -> Option<Uuid> {
     match &auth.0.via {
         Via::Session(s) => Some(s.public_id),
         Via::ApiToken(claims) => claims.sid.as_deref().and_then(|s| s.parse().ok()),
@@ -109,7 +108,7 @@ fn current_session(auth: &Authenticated) -> Option<Uuid> {
     }
 }
 
-async fn page_of(
+pub(crate) async fn page_of(
     app: &AppState,
     user_id: Uuid,
     current: Option<Uuid>,
@@ -198,33 +197,6 @@ impl SessionsApi {
         )
         .await;
         Ok(SessionEnded::NoContent)
-    }
-
-    /// A user's live sessions, most recently used first. Needs `users:read`.
-    #[oai(
-        path = "/api/v1/users/:id/sessions",
-        method = "get",
-        operation_id = "listUserSessions",
-        tag = "ApiTags::Users"
-    )]
-    async fn list_for_user(
-        &self,
-        app: Data<&AppState>,
-        auth: Authenticated,
-        id: Path<Uuid>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
-            Option<u64>,
-        >,
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] per_page: Query<
-            Option<u64>,
-        >,
-    ) -> Result<Json<SessionList>, ApiError> {
-        auth.require("users:read")?;
-        let user = find_user(&app, id.0).await?;
-        let current = current_session(&auth).filter(|_| auth.0.user.id == user.id);
-        Ok(Json(
-            page_of(&app, user.id, current, (page.0, per_page.0)).await?,
-        ))
     }
 
     /// OpenID Connect Back-Channel Logout 1.0: the provider posts a logout token here when a user signs out

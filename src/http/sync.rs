@@ -143,6 +143,13 @@ pub struct SyncSchedule {
     /// `keycloak` or `authentik`; null for a generic provider or without login settings.
     #[oai(nullable)]
     pub provider: Option<String>,
+    /// Seconds between reads of the provider's event log (`KEYWARD_SYNC_EVENTS_INTERVAL`); null when off.
+    #[oai(nullable)]
+    pub events_interval_seconds: Option<u64>,
+    /// Why the provider's events are not read now (Keycloak: the realm saves no admin events), so that only
+    /// the schedule applies changes at the provider; null when they are read or off.
+    #[oai(nullable)]
+    pub events_warning: Option<String>,
 }
 
 impl Example for SyncSchedule {
@@ -153,6 +160,8 @@ impl Example for SyncSchedule {
             timezone: "Europe/Berlin".into(),
             next_run_at: Some(example_time()),
             provider: Some("keycloak".into()),
+            events_interval_seconds: Some(60),
+            events_warning: None,
         }
     }
 }
@@ -263,6 +272,8 @@ impl SyncApi {
             timezone: s.timezone.name().to_owned(),
             next_run_at,
             provider: provider.map(str::to_owned),
+            events_interval_seconds: s.events_interval.map(|d| d.as_secs()),
+            events_warning: app.sync.events_warning().await?,
         }))
     }
 }

@@ -18,7 +18,7 @@ use std::{
 
 use crate::db::Db;
 use chrono::{DateTime, Utc};
-use entity::{keyward_settings, sessions, user_token_revocations, users};
+use entity::{keyward_settings, sessions, users};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     sea_query::OnConflict,
@@ -38,24 +38,15 @@ const MAX_ENTRIES: usize = 50_000;
 pub struct Resolved {
     pub user: users::Model,
     pub access: Arc<Access>,
-    /// When the user was last logged out everywhere; Keyward API tokens issued until then are refused.
-    pub tokens_revoked_at: Option<DateTime<Utc>>,
     /// The user's live sessions (public id → expiry) as last read. API tokens die with their session; a
     /// session opened or extended since is not here, and is looked up (`auth::sessions::is_live`).
     pub sessions: HashMap<Uuid, DateTime<Utc>>,
 }
 
 impl Resolved {
-    /// Whether a Keyward API token issued at `iat` (Unix seconds) was revoked. `iat` has whole seconds: a
-    /// token issued in the second of the revocation counts as revoked, since it may precede it.
     /// Whether the session `sid` was live when the user was read and has not expired since.
     pub fn session_live(&self, sid: Uuid) -> bool {
         self.sessions.get(&sid).is_some_and(|at| *at > Utc::now())
-    }
-
-    pub fn token_revoked(&self, iat: u64) -> bool {
-        self.tokens_revoked_at
-            .is_some_and(|at| i64::try_from(iat).map_or(true, |iat| iat <= at.timestamp()))
     }
 }
 
@@ -139,10 +130,6 @@ impl AccessCache {
         generation: u64,
     ) -> Result<Arc<Resolved>, DbErr> {
         let access = Arc::new(store::effective_access(db, user.id).await?);
-        let tokens_revoked_at = user_token_revocations::Entity::find_by_id(user.id)
-            .one(db)
-            .await?
-            .map(|r| r.revoked_at);
         let sessions = sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user.id))
             .filter(sessions::Column::ExpiresAt.gt(Utc::now()))
@@ -154,7 +141,6 @@ impl AccessCache {
         let resolved = Arc::new(Resolved {
             user,
             access,
-            tokens_revoked_at,
             sessions,
         });
         if let Ok(mut map) = self.entries.write()
@@ -236,23 +222,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_issued_in_or_before_the_revocation_second_are_revoked() {
-        let user = crate::users::test_user("s");
-        let revoked_at = DateTime::from_timestamp(1_000, 900_000_000).unwrap();
-        let mut resolved = Resolved {
-            user,
+    fn a_session_is_live_while_known_and_unexpired() {
+        let live = Uuid::new_v4();
+        let expired = Uuid::new_v4();
+        let resolved = Resolved {
+            user: crate::users::test_user("s"),
             access: Arc::default(),
-            tokens_revoked_at: None,
-            sessions: HashMap::new(),
+            sessions: HashMap::from([
+                (live, Utc::now() + chrono::Duration::minutes(5)),
+                (expired, Utc::now() - chrono::Duration::seconds(1)),
+            ]),
         };
-        assert!(!resolved.token_revoked(999));
-        resolved.tokens_revoked_at = Some(revoked_at);
-        assert!(resolved.token_revoked(999));
-        assert!(resolved.token_revoked(1_000), "same second");
-        assert!(!resolved.token_revoked(1_001));
-        assert!(
-            resolved.token_revoked(u64::MAX),
-            "an iat past i64 is not trusted"
-        );
+        assert!(resolved.session_live(live));
+        assert!(!resolved.session_live(expired), "expired since it was read");
+        assert!(!resolved.session_live(Uuid::new_v4()), "unknown here");
     }
 }

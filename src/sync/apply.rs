@@ -29,6 +29,8 @@ pub(super) struct Applied {
     pub(super) updated: i64,
     pub(super) created: i64,
     pub(super) disabled: Vec<Uuid>,
+    /// Users this page brought back (the provider enabled them again), for the audit log.
+    pub(super) reactivated: Vec<Uuid>,
 }
 
 impl Syncer {
@@ -57,6 +59,11 @@ impl Syncer {
                 .collect()
         };
         let changes = reconcile::reconcile_page(&wanted.users, &local, self.settings.create_users);
+        let provider_pks: HashMap<&str, String> = wanted
+            .users
+            .iter()
+            .filter_map(|u| Some((u.subject.as_str(), u.provider_pk.clone()?)))
+            .collect();
         let mut applied = Applied::default();
         if changes.is_empty() {
             return Ok(applied);
@@ -92,6 +99,7 @@ impl Syncer {
                         last_login_at: Set(None),
                         last_synced_at: Set(Some(now)),
                         deactivated_by: Set(None),
+                        provider_pk: Set(None),
                     });
                     touched.insert(id);
                 }
@@ -113,6 +121,7 @@ impl Syncer {
                         .rows_affected;
                     if n > 0 {
                         touched.insert(id);
+                        applied.reactivated.push(id);
                     }
                 }
                 Change::Deactivate { id } => applied.disabled.push(id),
@@ -121,6 +130,7 @@ impl Syncer {
                     profile,
                     active,
                 } => {
+                    let provider_pk = provider_pks.get(subject.as_str()).cloned();
                     creates.push(users::ActiveModel {
                         id: Set(Uuid::now_v7()),
                         issuer: Set(issuer.to_owned()),
@@ -136,6 +146,7 @@ impl Syncer {
                         last_login_at: Set(None),
                         last_synced_at: Set(Some(now)),
                         deactivated_by: Set((!active).then(|| BY_PROVIDER.to_owned())),
+                        provider_pk: Set(provider_pk),
                     });
                 }
             }
@@ -176,5 +187,30 @@ impl Syncer {
         txn.commit().await?;
         applied.updated = touched.len() as i64;
         Ok(applied)
+    }
+
+    /// Records the provider's own key of listed users that have none yet (Authentik's `pk`, by which its events
+    /// name users): one statement per page, which changes nothing once every key is known.
+    pub(super) async fn store_provider_pks(
+        &self,
+        issuer: &str,
+        pks: &[(String, String)],
+    ) -> Result<(), DbErr> {
+        use sea_orm::sea_query::CaseStatement;
+        use users::Column as C;
+        for chunk in pks.chunks(ROWS_PER_STATEMENT * 5) {
+            let mut case = CaseStatement::new();
+            for (subject, pk) in chunk {
+                case = case.case(C::Subject.eq(subject.as_str()), pk.as_str());
+            }
+            users::Entity::update_many()
+                .col_expr(C::ProviderPk, case.into())
+                .filter(C::Issuer.eq(issuer))
+                .filter(C::Subject.is_in(chunk.iter().map(|(s, _)| s.as_str())))
+                .filter(C::ProviderPk.is_null())
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -13,6 +13,9 @@ use super::directory::{
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthentikUser {
+    /// Authentik's own key, which its events name users by.
+    #[serde(default)]
+    pub pk: Option<i64>,
     /// The OIDC `sub` in the provider's default subject mode ("hashed user ID").
     #[serde(deserialize_with = "crate::text::de_storable_id")]
     pub uid: String,
@@ -65,6 +68,7 @@ impl From<AuthentikUser> for DirectoryUser {
             avatar_url: non_empty(u.avatar)
                 .filter(|a| !a.starts_with("data:") && !a.ends_with("/user_default.png")),
             enabled: u.is_active,
+            provider_pk: u.pk.map(|pk| pk.to_string()),
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct DirectoryUser {
     pub display_name: Option<String>,
     pub avatar_url: Option<String>,
     pub enabled: bool,
+    /// The provider's own key, where its events name users by it rather than by subject (Authentik's `pk`).
+    pub provider_pk: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

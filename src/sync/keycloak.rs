@@ -67,6 +67,7 @@ impl From<KeycloakUser> for DirectoryUser {
             email: non_empty(u.email),
             avatar_url: non_empty(picture),
             enabled: u.enabled,
+            provider_pk: None,
         }
     }
 }

@@ -231,6 +231,7 @@ mod tests {
             display_name: Some(name.into()),
             avatar_url: None,
             enabled,
+            provider_pk: None,
         }
     }
 

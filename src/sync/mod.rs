@@ -10,6 +10,8 @@ pub mod local;
 pub mod reconcile;
 pub mod schedule;
 
+pub mod events;
+
 mod apply;
 mod deactivate;
 mod lease;

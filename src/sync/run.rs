@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{
     Syncer,
+    deactivate::Actor,
     directory::{self, AbortOnDrop, DirectoryError},
     local::LocalIndex,
     target::Directory,
@@ -187,9 +188,17 @@ impl Syncer {
                 counts.pages += 1;
             }
             counts.seen += page.users.len() as i64;
+            let pks = provider_pks(&page);
             let wanted = local.take(page);
             let working = Instant::now();
             let applied = self.apply_page(&issuer, wanted).await.map_err(db_error)?;
+            self.store_provider_pks(&issuer, &pks)
+                .await
+                .map_err(db_error)?;
+            // Audited per page: a page's reactivations are committed even if the run fails later.
+            let why = "enabled again at the provider";
+            self.audit_status(&applied.reactivated, true, Actor::Run(run_id), why)
+                .await;
             counts.database_time += working.elapsed();
             counts.updated += applied.updated;
             counts.created += applied.created;
@@ -229,11 +238,15 @@ impl Syncer {
         }
         drop(local);
         gone.extend(disabled);
-        counts.deactivated = self.deactivate(&gone).await.map_err(db_error)?;
+        let deactivated = self.deactivate(&gone).await.map_err(db_error)?;
+        counts.deactivated = deactivated.len() as i64;
         counts.remapped = self
             .remap(run_id, (&issuer, &directory), &mapped, listed_groups)
             .await?;
         counts.database_time += working.elapsed();
+        let why = "disabled or removed at the provider";
+        self.audit_status(&deactivated, false, Actor::Run(run_id), why)
+            .await;
         Ok(())
     }
 
@@ -251,6 +264,14 @@ impl Syncer {
         .map_err(|e| format!("database: {e}"))?;
         self.keep_lease().await
     }
+}
+
+/// The provider's own keys of a page's users (Authentik's `pk`), by subject.
+fn provider_pks(page: &directory::Page) -> Vec<(String, String)> {
+    page.users
+        .iter()
+        .filter_map(|u| Some((u.subject.clone(), u.provider_pk.clone()?)))
+        .collect()
 }
 
 /// A page as the lister read it, and how long the provider took.

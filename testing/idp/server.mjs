@@ -21,6 +21,7 @@ import {
   claimsConfig, createProvider, isLoginable, makeLayout, userClaims,
 } from './lib/provider.mjs';
 import { UserError, UserStore } from './lib/users.mjs';
+import { EventLog } from './lib/events.mjs';
 import * as views from './lib/views.mjs';
 
 const generateKeyPair = promisify(crypto.generateKeyPair);
@@ -37,6 +38,7 @@ function freshStats() {
     admin_list_pages: {},
     admin_unauthorized: 0,
     admin_faults_injected: 0,
+    event_reads: 0, // pages of the event log served (Keycloak admin events, authentik events)
     token_requests: { total: 0, by_grant: {}, errors: 0 },
     jwks_fetches: 0,
     discovery_fetches: 0,
@@ -68,6 +70,7 @@ async function main() {
   const cfg = loadConfig();
   const users = new UserStore({ file: cfg.usersFile, generated: cfg.generatedUsers });
   const storage = createSharedStorage();
+  const events = new EventLog();
   const cookieKeys = [crypto.randomBytes(32).toString('base64url')];
   const keyPromise = newSigningKey(); // overlaps with listen()
 
@@ -272,6 +275,23 @@ async function main() {
     return { ...rest, has_password: typeof password === 'string' };
   }
 
+  // A user as it was before a change, for the event log (the store changes users in place).
+  function snapshot(u) {
+    return u ? { ...u, groups: [...(u.groups || [])] } : undefined;
+  }
+
+  function recordChange(before, after) {
+    const was = new Set(before?.groups || []);
+    const now = new Set(after?.groups || []);
+    events.record({
+      before,
+      after,
+      realm: cfg.realm,
+      groupsAdded: before && after ? [...now].filter((g) => !was.has(g)) : [],
+      groupsRemoved: before && after ? [...was].filter((g) => !now.has(g)) : [],
+    });
+  }
+
   async function control(req, res, pathname) {
     const p = pathname.replace(/\/$/, '');
     const { method } = req;
@@ -284,7 +304,10 @@ async function main() {
         });
       }
       if (method === 'POST') {
-        const { user, created } = users.upsert(await readJson(req));
+        const body = await readJson(req);
+        const before = snapshot(users.get(body?.sub));
+        const { user, created } = users.upsert(body);
+        recordChange(before, user);
         return send(res, created ? 201 : 200, controlUser(user));
       }
       return send(res, 405, { error: 'method not allowed' }, { allow: 'GET, POST' });
@@ -298,16 +321,33 @@ async function main() {
       }
       if (method === 'PATCH' || method === 'PUT') {
         const body = await readJson(req);
+        const before = snapshot(users.get(sub));
         if (method === 'PUT') {
           const { user } = users.upsert({ ...body, sub });
+          recordChange(before, user);
           return send(res, 200, controlUser(user));
         }
-        return send(res, 200, controlUser(users.patch(sub, body)));
+        const user = users.patch(sub, body);
+        recordChange(before, user);
+        return send(res, 200, controlUser(user));
       }
       if (method === 'DELETE') {
-        return users.remove(sub) ? send(res, 200, { deleted: sub }) : send(res, 404, { error: 'user not found' });
+        const before = snapshot(users.get(sub));
+        if (!users.remove(sub)) return send(res, 404, { error: 'user not found' });
+        recordChange(before, undefined);
+        return send(res, 200, { deleted: sub });
       }
       return send(res, 405, { error: 'method not allowed' }, { allow: 'GET, PATCH, PUT, DELETE' });
+    }
+    if (p === '/__control/events') {
+      if (method === 'GET') return send(res, 200, { config: events.config, admin_events: events.admin, authentik_events: events.authentik });
+      if (method === 'PATCH') {
+        const body = await readJson(req);
+        if (typeof body.admin_events_enabled === 'boolean') events.config.adminEventsEnabled = body.admin_events_enabled;
+        if (typeof body.admin_events_details_enabled === 'boolean') events.config.adminEventsDetailsEnabled = body.admin_events_details_enabled;
+        return send(res, 200, { config: events.config });
+      }
+      return send(res, 405, { error: 'method not allowed' }, { allow: 'GET, PATCH' });
     }
     if (p === '/__control/rotate-keys' && method === 'POST') {
       const body = await readJson(req);
@@ -406,12 +446,12 @@ async function main() {
     if (pathname.startsWith('/__control/')) return control(req, res, pathname);
     if (layout.name === 'keycloak' && (pathname.startsWith('/admin/realms/'))) {
       return keycloakAdmin({
-        req, url, state, users, layout, cfg, send: (s, b, h) => send(res, s, b, h),
+        req, url, state, users, layout, cfg, events, send: (s, b, h) => send(res, s, b, h),
       });
     }
     if (layout.name === 'authentik' && pathname.startsWith('/api/v3/')) {
       return authentikApi({
-        req, url, state, users, layout, cfg, base: state.base, send: (s, b, h) => send(res, s, b, h),
+        req, url, state, users, layout, cfg, events, base: state.base, send: (s, b, h) => send(res, s, b, h),
       });
     }
     if (pathname === '/static/dist/assets/images/user_default.png') {

@@ -287,6 +287,12 @@ impl TestIdp {
         self.control(Method::DELETE, &["users", sub], None).await;
     }
 
+    /// Turns the realm's "Save admin events" on or off (Keycloak layout; the event log answers either way).
+    pub async fn set_admin_events(&self, enabled: bool) {
+        let body = json!({"admin_events_enabled": enabled});
+        self.control(Method::PATCH, &["events"], Some(body)).await;
+    }
+
     /// `claims` signed with the provider's active key (header `typ: logout+jwt`): a logout token as the
     /// provider would send it, or broken in a way it never would.
     pub async fn sign(&self, claims: Value) -> String {

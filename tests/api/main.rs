@@ -23,6 +23,8 @@ mod rbac;
 mod request_bodies;
 mod roles_cli;
 mod security_headers;
+mod session_ends;
 mod sessions;
 mod spec;
 mod sync;
+mod sync_events;

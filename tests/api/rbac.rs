@@ -1644,7 +1644,13 @@ async fn grants_name_their_source_and_replacing_manual_roles_keeps_the_others() 
     use migration::MigratorTrait;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let db = app.state.db.pool();
-    migration::Migrator::down(db, Some(2)).await.unwrap();
+    let migrations = migration::Migrator::migrations();
+    let position = migrations
+        .iter()
+        .position(|m| m.name() == "m20261201_000006_default_grant_source")
+        .unwrap();
+    let steps = u32::try_from(migrations.len() - position).unwrap();
+    migration::Migrator::down(db, Some(steps)).await.unwrap();
     let alice_id = uuid::Uuid::parse_str(&alice).unwrap();
     let sources: Vec<String> = entity::user_roles::Entity::find()
         .filter(entity::user_roles::Column::UserId.eq(alice_id))

@@ -36,7 +36,7 @@ async fn only_session(app: &TestApp) -> entity::sessions::Model {
 }
 
 /// A second instance on `app`'s database, logging in through the same provider.
-async fn sibling_of(app: &TestApp, idp: &TestIdp, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn sibling_of(app: &TestApp, idp: &TestIdp, extra: &[(&str, &str)]) -> TestApp {
     let owned = idp.keyward_settings();
     let mut pairs: Vec<(&str, &str)> = owned
         .iter()
@@ -221,7 +221,7 @@ async fn back_channel_logout_skips_the_login_budget_and_cors() {
 }
 
 /// Polls until `path` answers 401 to `token`; returns how long it took.
-async fn until_refused(app: &TestApp, token: &str, within: Duration) -> Duration {
+pub(crate) async fn until_refused(app: &TestApp, token: &str, within: Duration) -> Duration {
     let started = Instant::now();
     loop {
         let status = bearer_get(app, token, "/api/v1/me").await.status();
@@ -310,7 +310,11 @@ async fn a_session_ends_at_its_maximum_lifetime_however_much_it_is_used() {
     assert_unauthorized(cookie_get(&app, &b, "/api/v1/me").await, "ended").await;
 }
 
-async fn delete_session(app: &TestApp, b: &reqwest::Client, id: &str) -> reqwest::Response {
+pub(crate) async fn delete_session(
+    app: &TestApp,
+    b: &reqwest::Client,
+    id: &str,
+) -> reqwest::Response {
     b.delete(app.url(&format!("/auth/sessions/{id}")))
         .header("X-CSRF", "1")
         .send()

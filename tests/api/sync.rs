@@ -94,6 +94,7 @@ async fn insert_user(app: &TestApp, subject: &str, name: &str) {
         last_login_at: Set(Some(now)),
         last_synced_at: Set(None),
         deactivated_by: Set(None),
+        provider_pk: Set(None),
     }
     .insert(&app.state.db)
     .await

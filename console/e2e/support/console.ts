@@ -11,6 +11,9 @@ import { outDir } from "./servers";
 export const keycloakUrl = () => need("E2E_KEYCLOAK_URL");
 export const authentikUrl = () => need("E2E_AUTHENTIK_URL");
 export const viteUrl = () => need("E2E_VITE_URL");
+/** The issuers of the two test identity providers (where a user signs out at the provider). */
+export const keycloakIssuer = () => need("E2E_KEYCLOAK_ISSUER");
+export const authentikIssuer = () => need("E2E_AUTHENTIK_ISSUER");
 
 function need(name: string): string {
   const value = process.env[name];

@@ -80,8 +80,16 @@ export interface Idp {
   issuer: string;
 }
 
-/** The test identity provider in `layout`, accepting the given redirect and post-logout URIs. */
-export async function startIdp(layout: "keycloak" | "authentik", redirects: string[], postLogout: string[]): Promise<Idp> {
+/**
+ * The test identity provider in `layout`, accepting the given redirect and post-logout URIs, and posting a
+ * logout token to `backchannelLogout` whenever someone signs out at it.
+ */
+export async function startIdp(
+  layout: "keycloak" | "authentik",
+  redirects: string[],
+  postLogout: string[],
+  backchannelLogout: string,
+): Promise<Idp> {
   const name = `idp-${layout}`;
   const { child, logFile } = start(name, process.execPath, [join(repoRoot, "testing/idp/server.mjs")], {
     cwd: repoRoot,
@@ -90,6 +98,7 @@ export async function startIdp(layout: "keycloak" | "authentik", redirects: stri
       IDP_PORT: "0",
       IDP_REDIRECT_URIS: redirects.join(","),
       IDP_POST_LOGOUT_REDIRECT_URIS: postLogout.join(","),
+      IDP_BACKCHANNEL_LOGOUT_URI: backchannelLogout,
     },
   });
   // It prints exactly one JSON line on stdout once it listens.

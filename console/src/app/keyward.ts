@@ -29,6 +29,11 @@ export async function unwrap<T>(call: Promise<Answer<T>>): Promise<T> {
 export const sessionQuery = queryOptions({
   queryKey: sessionKey,
   queryFn: () => keyward.session(),
+  // A session can end elsewhere (signed out at the provider, ended by an admin or from another tab): look
+  // again whenever the console comes back into view, and every 15 s while it stays open, so it never shows
+  // a signed-in page for long after the session is gone.
+  refetchOnWindowFocus: "always",
+  refetchInterval: 15_000,
 });
 
 export const meQuery = queryOptions({

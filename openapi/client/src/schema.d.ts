@@ -277,7 +277,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** A user's live sessions, most recently used first. Needs `users:read`. */
+        get: operations["listUserSessions"];
         put?: never;
         post?: never;
         /**
@@ -1170,6 +1171,8 @@ export interface components {
          * @example {
          *       "cron": "0 0 3 * * *",
          *       "enabled": true,
+         *       "events_interval_seconds": 60,
+         *       "events_warning": null,
          *       "next_run_at": "2026-11-30T09:15:00+00:00",
          *       "provider": "keycloak",
          *       "timezone": "Europe/Berlin"
@@ -1180,6 +1183,16 @@ export interface components {
             cron: string;
             /** @description Whether the schedule runs (`KEYWARD_SYNC_ENABLED`); manual runs work either way. */
             enabled: boolean;
+            /**
+             * Format: uint64
+             * @description Seconds between reads of the provider's event log (`KEYWARD_SYNC_EVENTS_INTERVAL`); null when off.
+             */
+            events_interval_seconds?: number | null;
+            /**
+             * @description Why the provider's events are not read now (Keycloak: the realm saves no admin events), so that only
+             *     the schedule applies changes at the provider; null when they are read or off.
+             */
+            events_warning?: string | null;
             /**
              * Format: date-time
              * @description The next scheduled run; null when the schedule is off or there is no directory provider.
@@ -2211,6 +2224,41 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listUserSessions: {
+        parameters: {
+            query?: {
+                /** @description The page to answer, from 1 (default 1). */
+                page?: number;
+                /** @description Items per page (default 50). */
+                per_page?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of sessions, most recently used first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SessionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

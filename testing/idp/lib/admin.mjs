@@ -1,5 +1,5 @@
-// Fake admin APIs for user-sync tests: Keycloak Admin REST (users, groups and their members, realm-role users)
-// and authentik API v3 (core/users, with groups_obj).
+// Fake admin APIs for user-sync tests: Keycloak Admin REST (users, groups and their members, realm-role users,
+// admin events) and authentik API v3 (core/users with groups_obj, events/events; the event log is in events.mjs).
 import { jwtVerify } from 'jose';
 
 import { displayName, uuidFromName } from './users.mjs';
@@ -93,7 +93,7 @@ function kcMatches(u, q) {
 
 export async function keycloakAdmin(ctx) {
   const {
-    req, url, state, users, layout, cfg, send,
+    req, url, state, users, layout, cfg, events, send,
   } = ctx;
   state.stats.admin_requests += 1;
   const prefix = `/admin/realms/${cfg.realm}`;
@@ -159,6 +159,12 @@ export async function keycloakAdmin(ctx) {
     }
     return send(200, list.map((u) => keycloakUser(u, { brief })));
   }
+  if (rest === '/admin-events') {
+    state.stats.event_reads += 1;
+    const { status, body } = events.keycloakAdminEvents(q);
+    return send(status, body);
+  }
+  if (rest === '/events/config') return send(200, events.keycloakConfig());
   if (rest === '/users/count') {
     if (!filtered) return send(200, users.count('kc', kcVisible));
     let n = 0;
@@ -330,7 +336,7 @@ const AK_SORT = {
 
 export async function authentikApi(ctx) {
   const {
-    req, url, state, users, cfg, send, base,
+    req, url, state, users, cfg, events, send, base,
   } = ctx;
   state.stats.admin_requests += 1;
   const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization || '');
@@ -397,6 +403,11 @@ export async function authentikApi(ctx) {
       results: results.map((u) => authentikUser(u, { base, includeGroups })),
       autocomplete: {},
     });
+  }
+  if (url.pathname === '/api/v3/events/events/') {
+    state.stats.event_reads += 1;
+    const { status, body } = events.authentikEvents(q);
+    return send(status, body);
   }
   const mm = /^\/api\/v3\/core\/users\/(\d+)\/$/.exec(url.pathname);
   if (mm) {

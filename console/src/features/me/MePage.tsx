@@ -1,8 +1,12 @@
-// The signed-in user as Keyward sees them: profile, roles, and the permissions those roles add up to.
+// The signed-in user as Keyward sees them: profile, roles, the permissions those roles add up to, and the
+// browsers they are signed in on (each can be signed out).
 import { useQuery } from "@tanstack/react-query";
 
 import { meQuery } from "../../app/keyward";
 import { Avatar } from "../../components/Avatar";
+import { ProblemMessage } from "../../components/Problem";
+import { mySessionsQuery, useEndMySession } from "../sessions/api";
+import { SessionsTable } from "../sessions/SessionsTable";
 
 export function MePage() {
   const { data: me } = useQuery(meQuery);
@@ -38,7 +42,23 @@ export function MePage() {
         <h2 id="me-permissions">Permissions</h2>
         <List items={me.permissions} empty="No permissions: the console shows only this page." testId="me-permissions" />
       </section>
+      <MySessions />
     </>
+  );
+}
+
+function MySessions() {
+  const sessions = useQuery(mySessionsQuery);
+  const end = useEndMySession();
+  return (
+    <section aria-labelledby="me-sessions">
+      <h2 id="me-sessions">Sessions</h2>
+      <p className="hint">Ending a session signs that browser out and refuses the API tokens it was given.</p>
+      <ProblemMessage error={sessions.error ?? end.error} />
+      {sessions.data && (
+        <SessionsTable label="My sessions" sessions={sessions.data.items} onEnd={(s) => end.mutate(s)} ending={end.isPending} />
+      )}
+    </section>
   );
 }
 

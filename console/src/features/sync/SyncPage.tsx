@@ -40,7 +40,18 @@ export function SyncPage() {
             <dd>{formatTime(schedule.data.next_run_at)}</dd>
             <dt>Provider</dt>
             <dd>{schedule.data.provider ?? "none that Keyward can list users from"}</dd>
+            <dt>Provider events</dt>
+            <dd>
+              {schedule.data.events_interval_seconds
+                ? `read every ${schedule.data.events_interval_seconds} s`
+                : "not read (the schedule alone applies changes)"}
+            </dd>
           </dl>
+        )}
+        {schedule.data?.events_warning && (
+          <p className="problem" role="alert" data-testid="events-warning">
+            Provider events are not read: {schedule.data.events_warning}
+          </p>
         )}
         {can("sync:run") && (
           <p>

@@ -10,6 +10,8 @@ import { Avatar } from "../../components/Avatar";
 import { ConfirmButton } from "../../components/ConfirmButton";
 import { formatTime } from "../../components/format";
 import { ProblemMessage } from "../../components/Problem";
+import { userSessionsQuery } from "../sessions/api";
+import { SessionsTable } from "../sessions/SessionsTable";
 import { grantsOf, roleNamesQuery, useEndSessions, userQuery, useSetActive, useSetManualRoles, type Grant, type User } from "./api";
 
 const sourceLabel: Record<Grant["source"], string> = {
@@ -39,6 +41,7 @@ export function UserPage() {
             </p>
           )}
           <Grants user={user.data} />
+          <Sessions user={user.data} />
           {can("users:write") && <Actions user={user.data} />}
           {can("users:write") && <ManualGrantsForm key={user.data.roles.join()} user={user.data} />}
         </>
@@ -89,6 +92,17 @@ function Grants({ user }: { user: User }) {
           </li>
         ))}
       </ul>
+    </section>
+  );
+}
+
+function Sessions({ user }: { user: User }) {
+  const sessions = useQuery(userSessionsQuery(user.id));
+  return (
+    <section aria-labelledby="user-sessions">
+      <h2 id="user-sessions">Sessions</h2>
+      <ProblemMessage error={sessions.error} />
+      {sessions.data && <SessionsTable label="Their sessions" sessions={sessions.data.items} />}
     </section>
   );
 }

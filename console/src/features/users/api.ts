@@ -44,7 +44,7 @@ export const roleNamesQuery = queryOptions({
 
 function useRefresh() {
   const queryClient = useQueryClient();
-  return () => Promise.all(["users", "me", "audit"].map((key) => queryClient.invalidateQueries({ queryKey: [key] })));
+  return () => Promise.all(["users", "me", "audit", "sessions"].map((key) => queryClient.invalidateQueries({ queryKey: [key] })));
 }
 
 export function useSetActive(id: string) {
