@@ -6,6 +6,7 @@ pub mod api_tokens;
 pub mod backchannel;
 pub mod login;
 pub mod provider;
+mod remap;
 pub mod return_to;
 pub mod sessions;
 
@@ -25,7 +26,6 @@ use crate::{
     rbac::{
         Access,
         cache::{AccessCache, Resolved},
-        seed,
     },
     users::{self as user_store, Profile, Seen},
 };
@@ -183,7 +183,7 @@ impl Auth {
         if !user.active {
             return Err(AuthError::Invalid("the account is deactivated".into()));
         }
-        let access = self.access.access_for(db, &user).await?;
+        let mut access = self.access.access_for(db, &user).await?;
         let due = session.refresh_token.is_some()
             && session
                 .provider_expires_at
@@ -191,9 +191,12 @@ impl Auth {
         if due
             && let Ok(provider) = &self.provider
             && sessions::claim_refresh(db, &session.id).await?
+            && self
+                .refresh_provider_session(db, provider, &session, &user, origin)
+                .await?
         {
-            self.refresh_provider_session(db, provider, &session, &user, origin)
-                .await?;
+            // The refresh changed the mapped roles: this request already goes by them.
+            access = self.access.access_for(db, &user).await?;
         }
         Ok(Principal {
             user,
@@ -211,6 +214,7 @@ impl Auth {
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
+    /// Returns whether the user's provider-mapped roles changed.
     async fn refresh_provider_session(
         &self,
         db: &Db,
@@ -218,7 +222,7 @@ impl Auth {
         session: &session_rows::Model,
         user: &users::Model,
         origin: impl FnOnce() -> Origin,
-    ) -> Result<(), AuthError> {
+    ) -> Result<bool, AuthError> {
         let sealed = session.refresh_token.as_deref().unwrap_or_default();
         let Ok(refresh_token) = self
             .vault
@@ -229,7 +233,7 @@ impl Auth {
             tracing::warn!(user_id = %user.id, "a session's refresh token does not open; not refreshing it");
             sessions::refreshed(db, &self.vault, &session.id, None, None, session.expires_at)
                 .await?;
-            return Ok(());
+            return Ok(false);
         };
         match provider.refresh(&refresh_token).await {
             Ok(tokens) => {
@@ -241,12 +245,14 @@ impl Auth {
                     db,
                     &self.vault,
                     &session.id,
-                    tokens.id_token,
+                    tokens.id_token.clone(),
                     tokens.refresh_token.as_deref(),
                     Utc::now() + lifetime,
                 )
                 .await?;
-                Ok(())
+                Ok(self
+                    .remap_after_refresh(db, provider, user, &tokens, &origin())
+                    .await?)
             }
             Err(ProviderError::Refused(reason)) => {
                 sessions::delete(db, &session.id).await?;
@@ -265,7 +271,7 @@ impl Auth {
                 // Keyward's session outlives a provider hiccup; another request retries later.
                 tracing::warn!(%reason, "could not refresh a provider session; trying again later");
                 sessions::release_refresh(db, &session.id).await?;
-                Ok(())
+                Ok(false)
             }
         }
     }
@@ -318,12 +324,8 @@ impl Auth {
                         Seen::Bearer,
                     )
                     .await?;
-                    let groups = seed::provider_groups(&claims, provider.settings().provider);
-                    if seed::on_login(db, &user, created, Some(&groups), &self.bootstrap_admins)
-                        .await?
-                    {
-                        self.access.changed(db).await?;
-                    }
+                    self.first_bearer_grants(db, provider, &user, created, &claims)
+                        .await?;
                     user.id
                 }
             };

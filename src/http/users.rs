@@ -24,7 +24,7 @@ use crate::{
         pagination,
         sessions::{SessionList, current_session, page_of},
     },
-    rbac::{ADMIN_ROLE, seed::is_bootstrap_admin, store},
+    rbac::{ADMIN_ROLE, login_grants::is_bootstrap_admin, store},
     state::AppState,
     users::{self, UserFilter},
 };

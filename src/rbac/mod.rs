@@ -2,6 +2,8 @@
 //! that on every request, the store behind the admin API, the seed file and the login-time grants.
 
 pub mod cache;
+pub mod login_grants;
+pub mod mapping;
 pub mod seed;
 pub mod store;
 

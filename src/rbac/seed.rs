@@ -1,12 +1,12 @@
-//! What exists without anyone creating it: the built-in permissions and roles, an application's seed file
-//! (`KEYWARD_RBAC_SEED`), and the grants a login brings (default role, provider groups, bootstrap admins).
+//! What exists without anyone creating it: the built-in permissions and roles and an application's seed file
+//! (`KEYWARD_RBAC_SEED`); the grants a login brings are in `login_grants`.
 //! Everything here is idempotent: applying it twice changes nothing the second time, and a seed-file entry is
 //! applied only once, so what admins change through the API afterwards stays changed.
 
 use std::{collections::BTreeSet, path::Path};
 
 use chrono::Utc;
-use entity::{permissions, rbac_seed_applied, roles, users};
+use entity::{permissions, rbac_seed_applied, roles};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
     EntityTrait, IntoActiveModel, QueryFilter, TransactionSession, TransactionTrait,
@@ -16,10 +16,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    ADMIN_ROLE, BUILTIN_PERMISSIONS, SOURCE_DEFAULT, SOURCE_MANUAL, USER_ROLE, store,
-    valid_permission_name, valid_role_name,
+    ADMIN_ROLE, BUILTIN_PERMISSIONS, USER_ROLE, store, valid_permission_name, valid_role_name,
 };
-use crate::{audit, auth::provider::ProviderClaims, config::ProviderKind};
 
 /// The seed file's shape (YAML or JSON).
 #[derive(Debug, Default, Deserialize)]
@@ -311,128 +309,9 @@ async fn ensure_role(
         .ok_or_else(|| DbErr::RecordNotFound(format!("role {name}")))
 }
 
-/// The provider's groups and roles as the claims carry them: `groups` everywhere, plus Keycloak's realm roles.
-pub fn provider_groups(claims: &ProviderClaims, kind: ProviderKind) -> BTreeSet<String> {
-    let mut groups: BTreeSet<String> = claims
-        .groups
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    if kind != ProviderKind::Authentik
-        && let Some(realm) = &claims.realm_access
-    {
-        groups.extend(realm.roles.iter().cloned());
-    }
-    // No role's idp_group holds a NUL (the API refuses one), and PostgreSQL cannot even be asked about it.
-    groups.retain(|g| !g.contains('\0'));
-    // Keycloak's group mapper may send full paths ("/admins"); match both spellings.
-    let bare: Vec<String> = groups
-        .iter()
-        .filter_map(|g| g.strip_prefix('/').map(str::to_owned))
-        .collect();
-    groups.extend(bare);
-    groups
-}
-
-/// Whether a `KEYWARD_BOOTSTRAP_ADMINS` entry names this user: `@` entries match a verified email, others
-/// the subject.
-pub fn is_bootstrap_admin(entries: &[String], user: &users::Model) -> bool {
-    entries.iter().any(|entry| {
-        if entry.contains('@') {
-            user.email_verified
-                && user
-                    .email
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(entry))
-        } else {
-            *entry == user.subject
-        }
-    })
-}
-
-/// The grants a login brings. Returns whether any grant changed.
-pub async fn on_login<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    user: &users::Model,
-    first_login: bool,
-    groups: Option<&BTreeSet<String>>,
-    bootstrap_admins: &[String],
-) -> Result<bool, DbErr> {
-    let mut changed = false;
-    if first_login {
-        let defaults = roles::Entity::find()
-            .filter(roles::Column::IsDefault.eq(true))
-            .all(db)
-            .await?;
-        for role in defaults {
-            changed |= store::grant(db, user.id, role.id, SOURCE_DEFAULT, None).await?;
-        }
-    }
-    if let Some(groups) = groups {
-        changed |= store::set_provider_roles(db, user.id, groups).await?;
-    }
-    if is_bootstrap_admin(bootstrap_admins, user)
-        && let Some(admin) = store::find_role_by_name(db, ADMIN_ROLE).await?
-    {
-        let granted = store::grant(db, user.id, admin.id, SOURCE_MANUAL, None).await?;
-        if granted {
-            tracing::warn!(user_id = %user.id, "granted admin to a KEYWARD_BOOTSTRAP_ADMINS entry");
-            // The operator's setting acts, not a user: no actor; the target by name and id.
-            let who = user.email.as_deref().unwrap_or(&user.subject);
-            let event = audit::Event::success("role.bootstrap_granted", None)
-                .target(format!("{who} ({})", user.id))
-                .detail("`admin` granted at login: listed in KEYWARD_BOOTSTRAP_ADMINS");
-            audit::record(db, &audit::Origin::default(), event).await;
-        }
-        changed |= granted;
-    }
-    Ok(changed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn user(email: Option<&str>, verified: bool, subject: &str) -> users::Model {
-        users::Model {
-            email: email.map(str::to_owned),
-            email_verified: verified,
-            ..crate::users::test_user(subject)
-        }
-    }
-
-    #[test]
-    fn bootstrap_admins_match_verified_emails_or_subjects() {
-        let entries = vec!["Boss@Example.com".to_owned(), "sub-123".to_owned()];
-        assert!(is_bootstrap_admin(
-            &entries,
-            &user(Some("boss@example.com"), true, "x")
-        ));
-        assert!(!is_bootstrap_admin(
-            &entries,
-            &user(Some("boss@example.com"), false, "x")
-        ));
-        assert!(is_bootstrap_admin(&entries, &user(None, false, "sub-123")));
-        assert!(!is_bootstrap_admin(
-            &entries,
-            &user(Some("sub-123"), true, "y")
-        ));
-    }
-
-    #[test]
-    fn groups_come_from_groups_and_keycloak_realm_roles() {
-        let claims: ProviderClaims = serde_json::from_value(serde_json::json!({
-            "sub": "s", "groups": ["/admins", "users"], "realm_access": {"roles": ["offline_access", "ops"]}
-        }))
-        .unwrap();
-        let kc = provider_groups(&claims, ProviderKind::Keycloak);
-        for g in ["/admins", "admins", "users", "ops"] {
-            assert!(kc.contains(g), "{g}");
-        }
-        let ak = provider_groups(&claims, ProviderKind::Authentik);
-        assert!(!ak.contains("ops"));
-    }
 
     #[test]
     fn seed_files_are_checked() {

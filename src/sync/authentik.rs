@@ -31,6 +31,14 @@ pub struct AuthentikUser {
     pub avatar: Option<String>,
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// Listed when asked for (`include_groups=true`): the groups roles may be mapped from.
+    #[serde(default)]
+    pub groups_obj: Option<Vec<AuthentikGroup>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthentikGroup {
+    pub name: String,
 }
 
 fn yes() -> bool {
@@ -99,6 +107,8 @@ pub struct AuthentikDirectory {
     counted: Option<u64>,
     /// Distinct service accounts listed.
     accounts: HashSet<String>,
+    /// Whether pages list each user's groups (roles are mapped from groups).
+    with_groups: bool,
 }
 
 impl AuthentikDirectory {
@@ -120,7 +130,14 @@ impl AuthentikDirectory {
             requests: InFlight::new(),
             counted: None,
             accounts: HashSet::new(),
+            with_groups: false,
         }
+    }
+
+    /// Lists each user's groups too, for roles mapped from them.
+    pub fn with_groups(mut self, yes: bool) -> Self {
+        self.with_groups = yes;
+        self
     }
 
     async fn get_page(
@@ -128,7 +145,7 @@ impl AuthentikDirectory {
         url: &str,
         token: &str,
         page: u64,
-        size: u32,
+        (size, groups): (u32, bool),
     ) -> Result<UserPage, DirectoryError> {
         let what = format!("Authentik users page={page} page_size={size}");
         let resp = http
@@ -138,9 +155,9 @@ impl AuthentikDirectory {
                 ("page", page.to_string()),
                 ("page_size", size.to_string()),
                 ("ordering", "pk".into()),
-                // The sync does not read groups, and serializing every user's groups is much of the cost of
-                // a page for Authentik (versions before the parameter ignore it and list them anyway).
-                ("include_groups", "false".into()),
+                // Serializing every user's groups is much of the cost of a page for Authentik (versions
+                // before the parameter ignore it and list them anyway): asked only when roles are mapped.
+                ("include_groups", groups.to_string()),
             ])
             .send()
             .await
@@ -166,7 +183,7 @@ impl AuthentikDirectory {
             self.users_url.clone(),
             self.token.clone(),
             self.next,
-            self.page_size,
+            (self.page_size, self.with_groups),
         );
         self.requests.push(async move {
             let resp = with_retries("Authentik user listing", |_| {
@@ -177,6 +194,12 @@ impl AuthentikDirectory {
         });
         self.next += 1;
     }
+}
+
+/// A user's subject and the names of their groups.
+fn groups_of(u: &AuthentikUser) -> (String, Vec<String>) {
+    let names = u.groups_obj.iter().flatten().map(|g| g.name.clone());
+    (u.uid.clone(), names.collect())
 }
 
 /// A page number from the API's pagination (a JSON number), 0 when it is none.
@@ -228,9 +251,15 @@ impl DirectoryProvider for AuthentikDirectory {
             .into_iter()
             .partition(AuthentikUser::is_service_account);
         self.accounts.extend(accounts.iter().map(|u| u.uid.clone()));
+        let groups = if self.with_groups {
+            people.iter().map(groups_of).collect()
+        } else {
+            Vec::new()
+        };
         Ok(Some(Page {
             users: people.into_iter().map(DirectoryUser::from).collect(),
             skipped: accounts.into_iter().map(|u| u.uid).collect(),
+            groups,
         }))
     }
 

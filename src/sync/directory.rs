@@ -40,6 +40,9 @@ pub struct Page {
     /// Subjects the provider listed but the sync leaves alone (service accounts). They exist at the provider,
     /// so a local row for one (made when its token was used as a Bearer) is not "missing" from the listing.
     pub skipped: Vec<String>,
+    /// Each listed user's groups (subject, group names), when the listing carries them (Authentik, asked for
+    /// when roles are mapped from groups).
+    pub groups: Vec<(String, Vec<String>)>,
 }
 
 /// Streams the provider's users, one page per call, `None` after the last page.

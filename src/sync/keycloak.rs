@@ -107,7 +107,7 @@ const SERVICE_ACCOUNT_PREFIX: &str = "service-account-";
 
 /// The admin token the requests in flight share: fetched once for all of them, and fetched again once when
 /// it is refused, however many requests it was refused to.
-struct AdminToken {
+pub(super) struct AdminToken {
     http: reqwest::Client,
     url: String,
     client_id: String,
@@ -159,7 +159,11 @@ impl AdminToken {
 
     /// One admin API call with retries; after a 401 the next try fetches a new token, unless another
     /// request already has.
-    async fn authorized<T, F, Fut>(&self, what: &str, request: F) -> Result<T, DirectoryError>
+    pub(super) async fn authorized<T, F, Fut>(
+        &self,
+        what: &str,
+        request: F,
+    ) -> Result<T, DirectoryError>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, DirectoryError>>,
@@ -206,6 +210,16 @@ impl KeycloakDirectory {
             requests: InFlight::new(),
             expected: None,
         }
+    }
+
+    /// Reads of group members and realm-role holders, with the listing's admin token.
+    pub(super) fn memberships(&self) -> super::memberships::KeycloakMemberships {
+        super::memberships::KeycloakMemberships::new(
+            self.http.clone(),
+            self.users_url.trim_end_matches("/users"),
+            self.admin.clone(),
+            self.page_size,
+        )
     }
 
     /// `GET …/users/count`: people only, service accounts not counted (as in the plain listing).
@@ -348,6 +362,7 @@ impl DirectoryProvider for KeycloakDirectory {
                 _ => Vec::new(),
             },
             skipped: accounts.into_iter().map(|u| u.id).collect(),
+            groups: Vec::new(),
         }))
     }
 

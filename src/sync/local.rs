@@ -239,6 +239,7 @@ mod tests {
         Page {
             users,
             skipped: skipped.iter().map(|s| (*s).to_owned()).collect(),
+            ..Page::default()
         }
     }
 

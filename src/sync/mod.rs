@@ -15,6 +15,8 @@ pub mod events;
 mod apply;
 mod deactivate;
 mod lease;
+mod memberships;
+mod remap;
 mod run;
 mod target;
 

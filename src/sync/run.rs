@@ -1,7 +1,10 @@
 //! A run: reads the directory page by page while the local users are brought in line, then deactivates those
 //! the complete listing left out, and records how the run ended.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::{BTreeSet, HashMap},
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
 use entity::sync_runs;
@@ -39,6 +42,8 @@ struct Counts {
     updated: i64,
     deactivated: i64,
     created: i64,
+    /// Users whose provider-mapped grants changed.
+    remapped: i64,
 }
 
 impl Syncer {
@@ -99,6 +104,7 @@ impl Syncer {
                 updated = counts.updated,
                 deactivated = counts.deactivated,
                 created = counts.created,
+                remapped = counts.remapped,
                 seconds = started.elapsed().as_secs_f64(),
                 provider_seconds = counts.provider_time.as_secs_f64(),
                 database_seconds = counts.database_time.as_secs_f64(),
@@ -137,7 +143,14 @@ impl Syncer {
 
     async fn sync(&self, run: &sync_runs::Model, counts: &mut Counts) -> Result<(), String> {
         let run_id = run.id;
-        let directory = self.directory().map_err(|e| e.to_string())?;
+        let mapped = self
+            .mapped_roles()
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+        let directory = self
+            .directory()
+            .map_err(|e| e.to_string())?
+            .with_groups(!mapped.is_empty());
         let issuer = self.issuer.clone().ok_or("login is not configured")?;
         let name = directory.name();
         let db_error = |e: DbErr| format!("database: {e}");
@@ -148,6 +161,7 @@ impl Syncer {
         // A run that fails stops its listing too.
         let mut lister = AbortOnDrop::spawn(list(directory, pages_tx));
         let mut disabled: Vec<Uuid> = Vec::new();
+        let mut listed_groups: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut last_progress = Instant::now();
         let working = Instant::now();
         let mut local = LocalIndex::load(&self.db, &issuer, run.started_at)
@@ -165,7 +179,10 @@ impl Syncer {
             };
             counts.provider_time += waited;
             let page = page.map_err(|e| format!("{name} admin API: {e}"))?;
-            let Some(page) = page else { break };
+            let Some(mut page) = page else { break };
+            for (subject, groups) in std::mem::take(&mut page.groups) {
+                listed_groups.insert(subject, groups.into_iter().collect());
+            }
             // Pages of service accounts only (Keycloak lists them apart) are not pages of users.
             if !page.users.is_empty() {
                 counts.pages += 1;
@@ -223,6 +240,9 @@ impl Syncer {
         gone.extend(disabled);
         let deactivated = self.deactivate(&gone).await.map_err(db_error)?;
         counts.deactivated = deactivated.len() as i64;
+        counts.remapped = self
+            .remap(run_id, (&issuer, &directory), &mapped, listed_groups)
+            .await?;
         counts.database_time += working.elapsed();
         let why = "disabled or removed at the provider";
         self.audit_status(&deactivated, false, Actor::Run(run_id), why)

@@ -87,6 +87,14 @@ impl Directory {
         }
     }
 
+    /// Authentik lists each user's groups only when asked: when roles are mapped from them.
+    pub(super) fn with_groups(self, yes: bool) -> Self {
+        match self {
+            Self::Authentik(d) => Self::Authentik(d.with_groups(yes)),
+            keycloak => keycloak,
+        }
+    }
+
     pub(super) fn name(&self) -> &'static str {
         match self {
             Self::Keycloak(d) => d.name(),

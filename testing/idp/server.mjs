@@ -378,7 +378,7 @@ async function main() {
       }
       if (method === 'POST' || method === 'PUT') {
         const b = await readJson(req);
-        const allowed = ['fail_page', 'fail_count', 'status', 'slow_ms', 'admin_token_ttl_s'];
+        const allowed = ['fail_page', 'fail_count', 'status', 'slow_ms', 'admin_token_ttl_s', 'fail_memberships', 'refresh_without_id_token'];
         for (const k of Object.keys(b)) {
           if (!allowed.includes(k)) throw new UserError(400, `unknown fault ${k}; allowed: ${allowed.join(', ')}`);
           if (b[k] !== null && (!Number.isInteger(b[k]) || b[k] < 0)) throw new UserError(400, `${k} must be a non-negative integer or null`);

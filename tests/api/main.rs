@@ -16,6 +16,7 @@ mod helpers;
 mod idp;
 mod login;
 mod logs;
+mod mappings;
 mod ops_cli;
 mod pg_cluster;
 mod rate_limit;

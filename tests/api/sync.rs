@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Settings a sync needs besides login: Authentik's API wants its static token.
-fn sync_settings(layout: Layout) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn sync_settings(layout: Layout) -> Vec<(&'static str, &'static str)> {
     match layout {
         Layout::Keycloak => vec![],
         Layout::Authentik => vec![("KEYWARD_IDP_ADMIN_TOKEN", "authentik-admin-token")],
@@ -41,7 +41,7 @@ async fn admin_app(
 }
 
 /// Starts a run and waits for it to end.
-async fn sync(app: &TestApp, admin: &str) -> Value {
+pub(crate) async fn sync(app: &TestApp, admin: &str) -> Value {
     let resp = call(app, Some(admin), "POST", "/api/v1/sync/runs", None).await;
     assert_eq!(resp.status(), 202, "{:?}", resp.text().await);
     let location = header(&resp, "location").unwrap().to_owned();

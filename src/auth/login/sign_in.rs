@@ -15,7 +15,10 @@ use crate::{
         provider::{JwtError, Provider, ProviderError, TokenSet, access_token_groups},
         sessions::{self, NewSession},
     },
-    rbac::seed,
+    rbac::{
+        login_grants,
+        mapping::{self, MappedBy},
+    },
     users::{self, Profile, Seen},
 };
 
@@ -86,18 +89,19 @@ impl LoginFlow<'_> {
         if claims.realm_access.is_none() {
             claims.realm_access = realm_access;
         }
-        let groups = seed::provider_groups(&claims, provider.settings().provider);
-        if seed::on_login(
+        let groups = login_grants::provider_groups(&claims, provider.settings().provider);
+        let grants = login_grants::on_login(
             self.db,
             &user,
             created,
             Some(&groups),
             &self.auth.bootstrap_admins,
         )
-        .await?
-        {
+        .await?;
+        if grants.changed {
             self.auth.access.changed(self.db).await?;
         }
+        mapping::record(self.db, origin, &user, &grants.mapping, MappedBy::Login).await;
         if !user.active {
             return Ok(Err(Stop::inactive(user.id)));
         }

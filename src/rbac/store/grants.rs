@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::Utc;
 use entity::{roles, user_roles};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TransactionSession, TransactionTrait, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, TransactionSession, TransactionTrait, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -17,7 +17,10 @@ use super::{
     permissions::permissions_of_roles,
     roles::{check_may_take_away, check_no_escalation, find_role_by_name},
 };
-use crate::rbac::{ADMIN_ROLE, Access, SOURCE_DEFAULT, SOURCE_MANUAL, SOURCE_PROVIDER};
+use crate::rbac::{
+    ADMIN_ROLE, Access, SOURCE_DEFAULT, SOURCE_MANUAL, SOURCE_PROVIDER,
+    mapping::{MappedRole, MappingChange},
+};
 
 /// The roles a user holds, from any source.
 pub async fn roles_of(
@@ -256,21 +259,13 @@ pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
     Ok(deleted.rows_affected > 0)
 }
 
-/// Makes the provider-mapped grants exactly the roles whose `idp_group` is among `groups`. Returns whether
-/// anything changed.
+/// Makes the provider-mapped grants exactly the roles whose `idp_group` is among `groups`, and says what
+/// changed. Manual and default grants are never touched; the last active admin keeps a provider `admin`.
 pub async fn set_provider_roles<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     user_id: Uuid,
     groups: &BTreeSet<String>,
-) -> Result<bool, DbErr> {
-    let mut mapped: BTreeSet<Uuid> = roles::Entity::find()
-        .filter(roles::Column::IdpGroup.is_not_null())
-        .all(db)
-        .await?
-        .into_iter()
-        .filter(|r| r.idp_group.as_ref().is_some_and(|g| groups.contains(g)))
-        .map(|r| r.id)
-        .collect();
+) -> Result<MappingChange, DbErr> {
     let current: BTreeSet<Uuid> = user_roles::Entity::find()
         .filter(user_roles::Column::UserId.eq(user_id))
         .filter(user_roles::Column::Source.eq(SOURCE_PROVIDER))
@@ -279,8 +274,32 @@ pub async fn set_provider_roles<C: ConnectionTrait + TransactionTrait>(
         .into_iter()
         .map(|g| g.role_id)
         .collect();
+    let roles: HashMap<Uuid, MappedRole> = roles::Entity::find()
+        .filter(
+            Condition::any()
+                .add(roles::Column::IdpGroup.is_not_null())
+                .add(roles::Column::Id.is_in(current.clone())),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let role = MappedRole {
+                id: r.id,
+                name: r.name,
+                idp_group: r.idp_group,
+            };
+            (r.id, role)
+        })
+        .collect();
+    let mut mapped: BTreeSet<Uuid> = roles
+        .values()
+        .filter(|r| r.idp_group.as_ref().is_some_and(|g| groups.contains(g)))
+        .map(|r| r.id)
+        .collect();
+    let mut change = MappingChange::default();
     if mapped == current {
-        return Ok(false);
+        return Ok(change);
     }
     let txn = db.begin().await?;
     if let Some(admin) = find_role_by_name(&txn, ADMIN_ROLE).await?
@@ -301,9 +320,10 @@ pub async fn set_provider_roles<C: ConnectionTrait + TransactionTrait>(
             // through the API; the grant stays until another admin exists.
             tracing::warn!(%user_id, "kept the provider grant of `admin`: this is the last active admin");
             mapped.insert(admin.id);
+            change.kept_last_admin = roles.get(&admin.id).cloned();
             if mapped == current {
                 txn.commit().await?;
-                return Ok(false);
+                return Ok(change);
             }
         }
     }
@@ -317,5 +337,12 @@ pub async fn set_provider_roles<C: ConnectionTrait + TransactionTrait>(
         grant(&txn, user_id, *role_id, SOURCE_PROVIDER, None).await?;
     }
     txn.commit().await?;
-    Ok(true)
+    let named = |ids: Vec<&Uuid>| {
+        ids.into_iter()
+            .filter_map(|id| roles.get(id).cloned())
+            .collect()
+    };
+    change.granted = named(mapped.difference(&current).collect());
+    change.revoked = named(current.difference(&mapped).collect());
+    Ok(change)
 }

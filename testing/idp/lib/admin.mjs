@@ -1,5 +1,5 @@
-// Fake admin APIs for user-sync tests: Keycloak Admin REST (users, admin events) and authentik API v3
-// (core/users, events/events; the event log itself is in events.mjs).
+// Fake admin APIs for user-sync tests: Keycloak Admin REST (users, groups and their members, realm-role users,
+// admin events) and authentik API v3 (core/users with groups_obj, events/events; the event log is in events.mjs).
 import { jwtVerify } from 'jose';
 
 import { displayName, uuidFromName } from './users.mjs';
@@ -24,6 +24,18 @@ async function listingFaults(state, pageIndex) {
   if (f.slow_ms) await sleep(f.slow_ms);
   if (f.fail_page !== undefined && f.fail_page === pageIndex && f.remaining > 0) {
     f.remaining -= 1;
+    state.stats.admin_faults_injected += 1;
+    return f.status || 500;
+  }
+  return undefined;
+}
+
+// A membership read (groups, their members, a role's users) fails while `fail_memberships` lasts.
+function membershipFault(state) {
+  const f = state.faults;
+  state.stats.admin_membership_requests = (state.stats.admin_membership_requests || 0) + 1;
+  if (f.fail_memberships > 0) {
+    f.fail_memberships -= 1;
     state.stats.admin_faults_injected += 1;
     return f.status || 500;
   }
@@ -180,6 +192,79 @@ export async function keycloakAdmin(ctx) {
     return send(200, u.roles.map((r) => ({
       id: uuidFromName('role', r), name: r, composite: false, clientRole: false, containerId: uuidFromName('realm', cfg.realm),
     })));
+  }
+  const members = await keycloakMemberships(ctx, rest, q);
+  if (members !== undefined) return members;
+  return send(404, { error: 'HTTP 404 Not Found' });
+}
+
+// Groups are the users' group names, each a top-level group at `/name`; realm roles the users' role names.
+function kcGroup(name, { brief = true } = {}) {
+  const g = {
+    id: uuidFromName('group', name), name, path: `/${name}`, subGroupCount: 0, subGroups: [],
+  };
+  if (!brief) Object.assign(g, { attributes: {}, realmRoles: [], clientRoles: {} });
+  return g;
+}
+
+function kcGroupNames(users) {
+  const names = new Set();
+  for (const u of users.all(kcVisible)) for (const g of u.groups) names.add(g);
+  return [...names].sort();
+}
+
+function kcPage(list, q) {
+  const first = Math.max(0, intParam(q.get('first'), 0) || 0);
+  let max = intParam(q.get('max'), 100);
+  if (Number.isNaN(max) || max < 0) max = 100;
+  return list.slice(first, first + max);
+}
+
+function kcMembers(users, has, q) {
+  const brief = bool(q.get('briefRepresentation')) === true;
+  const list = [];
+  for (const u of users.all(kcVisible)) if (has(u)) list.push(u);
+  return kcPage(list, q).map((u) => keycloakUser(u, { brief }));
+}
+
+// GET /groups, /group-by-path/{path}, /groups/{id}, /groups/{id}/members, /roles/{name}/users.
+async function keycloakMemberships({ state, users, send }, rest, q) {
+  const known = /^\/(groups|group-by-path|roles)(\/|$)/.test(rest);
+  if (!known) return undefined;
+  const fault = membershipFault(state);
+  if (fault) return send(fault, { error: 'unknown_error', error_description: 'injected membership fault' });
+  const byId = (id) => kcGroupNames(users).find((n) => uuidFromName('group', n) === id);
+  if (rest === '/groups') {
+    const search = q.get('search');
+    const exact = bool(q.get('exact')) === true;
+    const brief = bool(q.get('briefRepresentation')) !== false;
+    let names = kcGroupNames(users);
+    if (search) {
+      const s = search.toLowerCase();
+      names = names.filter((n) => (exact ? n === search : n.toLowerCase().includes(s)));
+    }
+    return send(200, kcPage(names, q).map((n) => kcGroup(n, { brief })));
+  }
+  let mm = /^\/group-by-path\/(.+)$/.exec(rest);
+  if (mm) {
+    const path = decodeURIComponent(mm[1]);
+    const name = kcGroupNames(users).find((n) => n === path);
+    return name ? send(200, kcGroup(name, { brief: false })) : send(404, { error: `Group path does not exist` });
+  }
+  mm = /^\/groups\/([^/]+)(\/members)?$/.exec(rest);
+  if (mm) {
+    const name = byId(decodeURIComponent(mm[1]));
+    if (!name) return send(404, { error: 'Could not find group by id' });
+    if (!mm[2]) return send(200, kcGroup(name, { brief: false }));
+    return send(200, kcMembers(users, (u) => u.groups.includes(name), q));
+  }
+  mm = /^\/roles\/([^/]+)\/users$/.exec(rest);
+  if (mm) {
+    const role = decodeURIComponent(mm[1]);
+    let exists = false;
+    for (const u of users.all(kcVisible)) if (u.roles.includes(role)) { exists = true; break; }
+    if (!exists) return send(404, { error: 'Could not find role' });
+    return send(200, kcMembers(users, (u) => u.roles.includes(role), q));
   }
   return send(404, { error: 'HTTP 404 Not Found' });
 }

@@ -300,6 +300,11 @@ export function createProvider({
   // discovery: authentik advertises its endpoints with a trailing slash
   provider.use(async (ctx, next) => {
     await next();
+    // A refresh need not return an ID token (OIDC Core 12.2): the `refresh_without_id_token` fault leaves it out.
+    if (ctx.oidc?.route === 'token' && state.faults.refresh_without_id_token
+      && ctx.oidc.params?.grant_type === 'refresh_token' && ctx.body && typeof ctx.body === 'object') {
+      delete ctx.body.id_token;
+    }
     if (ctx.oidc?.route === 'discovery' && ctx.body && typeof ctx.body === 'object') {
       if (layout.trailingSlash) {
         for (const k of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'jwks_uri',
