@@ -137,7 +137,15 @@ export function AuditPage() {
               <tbody>
                 {events.data.items.map((e) => (
                   <tr key={e.id}>
-                    <td>{formatTime(e.occurred_at)}</td>
+                    <td>
+                      {formatTime(e.occurred_at)}
+                      {e.count > 1 && (
+                        // Repeated refusals within a minute are one event: say how many and until when.
+                        <span className="badge warn" title={`the last at ${formatTime(e.last_at)}`}>
+                          ×{e.count}
+                        </span>
+                      )}
+                    </td>
                     <td>
                       <code>{e.type}</code>
                     </td>
