@@ -5,7 +5,7 @@ use chrono::Utc;
 use entity::{job_leases, sync_runs};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter,
     sea_query::{Expr, OnConflict},
 };
 
@@ -63,11 +63,22 @@ impl Syncer {
     }
 
     async fn acquire_lease(&self) -> Result<bool, DbErr> {
+        self.claim_lease(LEASE, LEASE_TTL, false).await
+    }
+
+    /// Takes the lease `name` for `ttl` when nobody holds it or its holder stopped renewing it; with
+    /// `renew_own`, also when this instance holds it already (a holder that keeps taking its own lease).
+    pub(super) async fn claim_lease(
+        &self,
+        name: &str,
+        ttl: chrono::Duration,
+        renew_own: bool,
+    ) -> Result<bool, DbErr> {
         let now = Utc::now();
         let inserted = job_leases::Entity::insert(job_leases::ActiveModel {
-            name: Set(LEASE.into()),
+            name: Set(name.into()),
             holder: Set(self.holder.clone()),
-            expires_at: Set(now + LEASE_TTL),
+            expires_at: Set(now + ttl),
         })
         .on_conflict(
             OnConflict::column(job_leases::Column::Name)
@@ -79,11 +90,15 @@ impl Syncer {
         if inserted == 1 {
             return Ok(true);
         }
+        let mut free = Condition::any().add(job_leases::Column::ExpiresAt.lt(now));
+        if renew_own {
+            free = free.add(job_leases::Column::Holder.eq(self.holder.clone()));
+        }
         let taken = job_leases::Entity::update_many()
             .col_expr(job_leases::Column::Holder, Expr::value(self.holder.clone()))
-            .col_expr(job_leases::Column::ExpiresAt, Expr::value(now + LEASE_TTL))
-            .filter(job_leases::Column::Name.eq(LEASE))
-            .filter(job_leases::Column::ExpiresAt.lt(now))
+            .col_expr(job_leases::Column::ExpiresAt, Expr::value(now + ttl))
+            .filter(job_leases::Column::Name.eq(name))
+            .filter(free)
             .exec(&self.db)
             .await?;
         Ok(taken.rows_affected == 1)

@@ -8,7 +8,7 @@ mod reader;
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use entity::{job_leases, sync_event_cursors as cursors, users};
+use entity::{sync_event_cursors as cursors, users};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DbErr, EntityTrait, QueryFilter,
@@ -300,35 +300,8 @@ impl Syncer {
     /// Takes the poller's lease when free or renews it when held: the holder keeps polling, the others stand
     /// by until it stops renewing. Its own row, so a long full sync neither waits for it nor stops it.
     async fn hold_events_lease(&self, interval: Duration) -> Result<bool, DbErr> {
-        let now = Utc::now();
         let ttl = chrono::Duration::from_std(interval * 3).unwrap_or(chrono::Duration::MAX)
             + chrono::Duration::seconds(20);
-        let inserted = job_leases::Entity::insert(job_leases::ActiveModel {
-            name: Set(LEASE.into()),
-            holder: Set(self.holder.clone()),
-            expires_at: Set(now + ttl),
-        })
-        .on_conflict(
-            OnConflict::column(job_leases::Column::Name)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&self.db)
-        .await?;
-        if inserted == 1 {
-            return Ok(true);
-        }
-        let taken = job_leases::Entity::update_many()
-            .col_expr(job_leases::Column::Holder, Expr::value(self.holder.clone()))
-            .col_expr(job_leases::Column::ExpiresAt, Expr::value(now + ttl))
-            .filter(job_leases::Column::Name.eq(LEASE))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(job_leases::Column::ExpiresAt.lt(now))
-                    .add(job_leases::Column::Holder.eq(self.holder.clone())),
-            )
-            .exec(&self.db)
-            .await?;
-        Ok(taken.rows_affected == 1)
+        self.claim_lease(LEASE, ttl, true).await
     }
 }
