@@ -329,3 +329,70 @@ async fn the_full_sync_audits_its_deactivations_and_reactivations_with_the_run_a
     assert_eq!(audit_details(&app, "user.deactivated").await.len(), 1);
     assert_eq!(audit_details(&app, "user.activated").await.len(), 1);
 }
+
+async fn roles_of_token(app: &TestApp, token: &str) -> Vec<String> {
+    let resp = bearer_get(app, token, "/api/v1/me").await;
+    let status = resp.status();
+    let me: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{me}");
+    serde_json::from_value(me["roles"].clone()).unwrap()
+}
+
+async fn a_group_left_at_the_provider_takes_its_mapped_role_away(layout: Layout) {
+    // Polling `/me` for up to 15 s would spend the default request budget.
+    let (app, idp, admin) = events_app(layout, &[("KEYWARD_RATE_LIMIT_PER_MINUTE", "0")]).await;
+    let role = json!({"name": "staff", "idp_group": "staff"});
+    json_of(
+        call(&app, Some(&admin), "POST", "/api/v1/roles", Some(role)).await,
+        201,
+    )
+    .await;
+    idp.patch_user(BOB_SUB, json!({"groups": ["users", "staff"]}))
+        .await;
+    let bob = logged_in(&app, "bob").await;
+    let token = api_token(&app, &bob).await;
+    assert!(
+        roles_of_token(&app, &token)
+            .await
+            .contains(&"staff".to_owned())
+    );
+    // Authentik's events name users by `pk`, which the full sync stores.
+    full_sync(&app, &admin).await;
+
+    idp.patch_user(BOB_SUB, json!({"groups": ["users"]})).await;
+    let delay = within("the mapped role taken away", || async {
+        !roles_of_token(&app, &token)
+            .await
+            .contains(&"staff".to_owned())
+    })
+    .await;
+    println!(
+        "{layout:?}: left the group at the provider → mapped role gone in {delay:?} (interval 1 s)"
+    );
+    let revoked = audit_details(&app, "user.role_revoked").await;
+    assert!(
+        revoked
+            .iter()
+            .any(|d| d.contains("role staff") && d.contains("provider event")),
+        "{revoked:?}"
+    );
+    idp.patch_user(BOB_SUB, json!({"groups": ["users", "staff"]}))
+        .await;
+    within("the mapped role given back", || async {
+        roles_of_token(&app, &token)
+            .await
+            .contains(&"staff".to_owned())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_group_left_at_the_provider_takes_its_mapped_role_away_within_the_interval_on_keycloak() {
+    a_group_left_at_the_provider_takes_its_mapped_role_away(Layout::Keycloak).await;
+}
+
+#[tokio::test]
+async fn a_group_left_at_the_provider_takes_its_mapped_role_away_within_the_interval_on_authentik()
+{
+    a_group_left_at_the_provider_takes_its_mapped_role_away(Layout::Authentik).await;
+}

@@ -16,7 +16,14 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Syncer, deactivate::Actor, local::Candidates};
+use super::{Syncer, deactivate::Actor, directory::DirectoryUser, local::Candidates};
+use crate::{
+    audit::Origin,
+    rbac::{
+        mapping::{self, MappedBy},
+        store,
+    },
+};
 use feed::{Cursor, Named};
 use reader::{Reader, Record, Recording};
 
@@ -179,7 +186,7 @@ impl Syncer {
                     .clone()
                     .map(|pk| (user.subject.clone(), pk));
                 let wanted = Candidates {
-                    users: vec![user],
+                    users: vec![user.clone()],
                     ids: local.into_iter().collect(),
                 };
                 let applied = self.apply_page(issuer, wanted).await.map_err(db_error)?;
@@ -191,7 +198,8 @@ impl Syncer {
                 let why = "enabled again at the provider (provider event)";
                 self.audit_status(&applied.reactivated, true, by, why).await;
                 polled.reactivated += applied.reactivated.len();
-                let changed = applied.updated + applied.created > 0;
+                let remapped = self.remap_named(reader, issuer, &user).await?;
+                let changed = applied.updated + applied.created > 0 || remapped;
                 if applied.disabled.is_empty() {
                     return Ok(changed);
                 }
@@ -206,6 +214,44 @@ impl Syncer {
             .await;
         polled.deactivated += deactivated.len();
         Ok(true)
+    }
+
+    /// Re-evaluates the roles mapped from the provider's groups for a user an event named (a group membership
+    /// changed, or anything else about them), from the groups the provider says they are in now. `true` when a
+    /// grant changed.
+    async fn remap_named(
+        &self,
+        reader: &Reader,
+        issuer: &str,
+        user: &DirectoryUser,
+    ) -> Result<bool, String> {
+        let db_error = |e: DbErr| format!("database: {e}");
+        if self.mapped_roles().await.map_err(db_error)?.is_empty() {
+            return Ok(false);
+        }
+        let Some(local) = users::Entity::find()
+            .filter(users::Column::Issuer.eq(issuer))
+            .filter(users::Column::Subject.eq(&user.subject))
+            .one(&self.db)
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(false);
+        };
+        let groups = reader
+            .groups(user)
+            .await
+            .map_err(|e| format!("the groups of {}: {e}", user.subject))?;
+        // Gone meanwhile: the next event or sync deals with it.
+        let Some(groups) = groups else {
+            return Ok(false);
+        };
+        let change = store::set_provider_roles(&self.db, local.id, &groups)
+            .await
+            .map_err(db_error)?;
+        let by = MappedBy::Other("provider event");
+        mapping::record(&self.db, &Origin::default(), &local, &change, by).await;
+        Ok(change.changed())
     }
 
     async fn local_id(&self, issuer: &str, named: &Named) -> Result<Option<Uuid>, DbErr> {

@@ -2,6 +2,8 @@
 //! credentials as the full sync: Keycloak's admin events (newest first, whole days, which every version reads
 //! the same way) and Authentik's events API.
 
+use std::collections::BTreeSet;
+
 use reqwest::StatusCode;
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -211,6 +213,55 @@ impl Reader {
         }
     }
 
+    /// The groups (names and paths) and Keycloak realm roles the provider says `user` is in now: what a login
+    /// reads from the claims, for the roles mapped from them. `None` when the user is gone meanwhile.
+    pub(super) async fn groups(
+        &self,
+        user: &DirectoryUser,
+    ) -> Result<Option<BTreeSet<String>>, DirectoryError> {
+        let mut groups = BTreeSet::new();
+        match self {
+            Self::Keycloak { admin, .. } => {
+                let base = format!("{admin}/users/{}", segment(&user.subject));
+                let query = [
+                    ("briefRepresentation", "true".to_owned()),
+                    ("max", "1000".to_owned()),
+                ];
+                let Some(listed) = self
+                    .get::<Vec<KeycloakNamed>>(&format!("{base}/groups"), &query)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                // Both spellings of a path, as login matches the groups claim ("/admins" and "admins").
+                for g in listed {
+                    if let Some(path) = g.path {
+                        groups.extend(path.strip_prefix('/').map(str::to_owned));
+                        groups.insert(path);
+                    }
+                    groups.insert(g.name);
+                }
+                let roles = format!("{base}/role-mappings/realm");
+                let Some(roles) = self.get::<Vec<KeycloakNamed>>(&roles, &[]).await? else {
+                    return Ok(None);
+                };
+                groups.extend(roles.into_iter().map(|r| r.name));
+            }
+            Self::Authentik { api, .. } => {
+                let Some(pk) = &user.provider_pk else {
+                    return Ok(Some(groups));
+                };
+                let url = format!("{api}/core/users/{}/", segment(pk));
+                let query = [("include_groups", "true".to_owned())];
+                let Some(u) = self.get::<AuthentikUser>(&url, &query).await? else {
+                    return Ok(None);
+                };
+                groups.extend(u.groups_obj.unwrap_or_default().into_iter().map(|g| g.name));
+            }
+        }
+        Ok(Some(groups))
+    }
+
     /// A GET with the admin credentials; `None` for 404. Keycloak's token is fetched again once when refused.
     async fn get<T: DeserializeOwned>(
         &self,
@@ -306,6 +357,14 @@ impl Reader {
 }
 
 /// An id as one path segment.
+/// A Keycloak group or role as its lists show it: the name (and a group's path).
+#[derive(Deserialize)]
+struct KeycloakNamed {
+    name: String,
+    #[serde(default)]
+    path: Option<String>,
+}
+
 fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }
