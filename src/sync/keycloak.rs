@@ -118,8 +118,25 @@ pub(super) struct AdminToken {
 }
 
 impl AdminToken {
+    /// The realm's client-credentials token for `client_id`; none is fetched until the first `get`.
+    pub(super) fn new(
+        http: reqwest::Client,
+        base: &str,
+        realm: &str,
+        client_id: String,
+        client_secret: String,
+    ) -> Self {
+        Self {
+            http,
+            url: format!("{base}/realms/{realm}/protocol/openid-connect/token"),
+            client_id,
+            client_secret,
+            current: tokio::sync::Mutex::new(None),
+        }
+    }
+
     /// The current token, or a new one when there is none yet or the current one is generation `refused`.
-    async fn get(&self, refused: Option<u64>) -> Result<(u64, String), DirectoryError> {
+    pub(super) async fn get(&self, refused: Option<u64>) -> Result<(u64, String), DirectoryError> {
         let mut current = self.current.lock().await;
         if let Some((generation, token)) = current.as_ref()
             && Some(*generation) != refused
@@ -194,13 +211,13 @@ impl KeycloakDirectory {
     ) -> Self {
         let base = base.trim_end_matches('/');
         Self {
-            admin: Arc::new(AdminToken {
-                http: http.clone(),
-                url: format!("{base}/realms/{realm}/protocol/openid-connect/token"),
+            admin: Arc::new(AdminToken::new(
+                http.clone(),
+                base,
+                realm,
                 client_id,
                 client_secret,
-                current: tokio::sync::Mutex::new(None),
-            }),
+            )),
             http,
             users_url: format!("{base}/admin/realms/{realm}/users"),
             page_size,

@@ -7,13 +7,12 @@ use std::collections::BTreeSet;
 use reqwest::StatusCode;
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use super::feed::{self, FeedEvent, Named};
 use crate::sync::{
     authentik::AuthentikUser,
     directory::{DirectoryError, DirectoryUser, classify, transport},
-    keycloak::KeycloakUser,
+    keycloak::{AdminToken, KeycloakUser},
     target::Target,
 };
 
@@ -39,10 +38,8 @@ pub(super) enum Reader {
     Keycloak {
         http: reqwest::Client,
         admin: String,
-        token_url: String,
-        client_id: String,
-        client_secret: String,
-        token: Mutex<Option<String>>,
+        /// The same kind of admin token the full sync uses: fetched once, again once when refused.
+        token: AdminToken,
     },
     Authentik {
         http: reqwest::Client,
@@ -72,12 +69,15 @@ impl Reader {
                 client_id,
                 client_secret,
             } => Some(Self::Keycloak {
+                token: AdminToken::new(
+                    http.clone(),
+                    base,
+                    realm,
+                    client_id.clone(),
+                    client_secret.clone(),
+                ),
                 http,
                 admin: format!("{base}/admin/realms/{realm}"),
-                token_url: format!("{base}/realms/{realm}/protocol/openid-connect/token"),
-                client_id: client_id.clone(),
-                client_secret: client_secret.clone(),
-                token: Mutex::new(None),
             }),
             Target::Authentik { base, token } => Some(Self::Authentik {
                 http,
@@ -269,13 +269,15 @@ impl Reader {
         query: &[(&str, String)],
     ) -> Result<Option<T>, DirectoryError> {
         let what = url.rsplit("/admin/").next().unwrap_or(url).to_owned();
+        // The generation of the Keycloak token a 401 refused: the next try fetches a new one.
+        let mut refused = None;
         for attempt in 0..2 {
-            let request = match self {
-                Self::Keycloak { http, .. } => {
-                    let token = self.keycloak_token(attempt > 0).await?;
-                    http.get(url).bearer_auth(token)
+            let (request, sent) = match self {
+                Self::Keycloak { http, token, .. } => {
+                    let (generation, token) = token.get(refused).await?;
+                    (http.get(url).bearer_auth(token), Some(generation))
                 }
-                Self::Authentik { http, token, .. } => http.get(url).bearer_auth(token),
+                Self::Authentik { http, token, .. } => (http.get(url).bearer_auth(token), None),
             };
             let resp = request
                 .query(query)
@@ -289,9 +291,8 @@ impl Reader {
             if !status.is_success() {
                 let body = resp.text().await.unwrap_or_default();
                 match classify(status, &body, &what) {
-                    DirectoryError::Unauthorized(_)
-                        if attempt == 0 && matches!(self, Self::Keycloak { .. }) =>
-                    {
+                    DirectoryError::Unauthorized(_) if attempt == 0 && sent.is_some() => {
+                        refused = sent;
                         continue;
                     }
                     DirectoryError::Unauthorized(m) => return Err(DirectoryError::Fatal(m)),
@@ -308,55 +309,8 @@ impl Reader {
             "{what}: admin token refused"
         )))
     }
-
-    async fn keycloak_token(&self, renew: bool) -> Result<String, DirectoryError> {
-        let Self::Keycloak {
-            http,
-            token_url,
-            client_id,
-            client_secret,
-            token,
-            ..
-        } = self
-        else {
-            return Err(DirectoryError::Fatal("not Keycloak".into()));
-        };
-        let mut current = token.lock().await;
-        if let Some(t) = current.as_ref()
-            && !renew
-        {
-            return Ok(t.clone());
-        }
-        #[derive(Deserialize)]
-        struct TokenResponse {
-            access_token: String,
-        }
-        let what = "Keycloak admin token";
-        let resp = http
-            .post(token_url)
-            .basic_auth(client_id, Some(client_secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .map_err(|e| transport(e, what))?;
-        let status = resp.status();
-        if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
-            return Err(DirectoryError::Fatal(
-                classify(status, &body, what).to_string(),
-            ));
-        }
-        let t = resp
-            .json::<TokenResponse>()
-            .await
-            .map_err(|e| DirectoryError::Fatal(format!("{what}: {}", e.without_url())))?
-            .access_token;
-        *current = Some(t.clone());
-        Ok(t)
-    }
 }
 
-/// An id as one path segment.
 /// A Keycloak group or role as its lists show it: the name (and a group's path).
 #[derive(Deserialize)]
 struct KeycloakNamed {
@@ -365,6 +319,7 @@ struct KeycloakNamed {
     path: Option<String>,
 }
 
+/// An id as one path segment.
 fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }
