@@ -120,13 +120,13 @@ fn outcome_name(outcome: Outcome) -> &'static str {
     }
 }
 
-pub async fn record(db: &impl ConnectionTrait, origin: &Origin, event: Event) {
-    let outcome = outcome_name(event.outcome);
-    let row = audit_events::ActiveModel {
+/// The row of one event at `at`, counted once and folding nothing.
+fn row(origin: &Origin, event: &Event, at: chrono::DateTime<Utc>) -> audit_events::ActiveModel {
+    audit_events::ActiveModel {
         id: Set(Uuid::now_v7()),
-        occurred_at: Set(Utc::now()),
+        occurred_at: Set(at),
         kind: Set(event.kind.into()),
-        outcome: Set(outcome.into()),
+        outcome: Set(outcome_name(event.outcome).into()),
         user_id: Set(event.user_id),
         // A provider's text (an error description) may carry NUL; the event must not be lost to it.
         target: Set(event.target.clone().map(without_nul)),
@@ -136,7 +136,12 @@ pub async fn record(db: &impl ConnectionTrait, origin: &Origin, event: Event) {
         count: Set(1),
         last_at: Set(None),
         fold_key: Set(None),
-    };
+    }
+}
+
+pub async fn record(db: &impl ConnectionTrait, origin: &Origin, event: Event) {
+    let outcome = outcome_name(event.outcome);
+    let row = row(origin, &event, Utc::now());
     if let Err(err) = audit_events::Entity::insert(row)
         .exec_without_returning(db)
         .await

@@ -8,7 +8,6 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
-use uuid::Uuid;
 
 use super::{Event, Origin, outcome_name};
 use crate::text::without_nul;
@@ -44,18 +43,9 @@ async fn fold(
     for _ in 0..2 {
         let now = Utc::now();
         let row = audit_events::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            occurred_at: Set(now),
-            kind: Set(event.kind.into()),
-            outcome: Set(outcome_name(event.outcome).into()),
-            user_id: Set(event.user_id),
-            target: Set(event.target.clone().map(without_nul)),
-            ip: Set(origin.ip.clone()),
-            user_agent: Set(origin.user_agent.clone()),
-            detail: Set(event.detail.clone().map(without_nul)),
-            count: Set(1),
             last_at: Set(Some(now)),
             fold_key: Set(Some(key.to_owned())),
+            ..super::row(origin, event, now)
         };
         let written = audit_events::Entity::insert(row)
             .on_conflict(
