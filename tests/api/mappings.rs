@@ -10,7 +10,7 @@ use crate::{
     helpers::TestApp,
     idp::{BOB_SUB, Layout, NOEMAIL_SUB, TestIdp, ZOE_SUB},
     login::{cookie_get, logged_in},
-    rbac::{call, json_of, token_for, user_id, with_admin},
+    rbac::{call, json_of, role_id, token_for, user_id, with_admin},
     sync::{sync, sync_settings},
 };
 
@@ -333,27 +333,7 @@ async fn a_failed_membership_read_changes_no_grant() {
 async fn the_last_admin_keeps_a_provider_admin_grant_at_a_refresh_and_a_sync() {
     let layout = Layout::Keycloak;
     let (app, idp, alice) = with_admin(layout, &sync_settings(layout)).await;
-    let roles = json_of(
-        call(
-            &app,
-            Some(&alice),
-            "GET",
-            "/api/v1/roles?per_page=200",
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
-    let admin_role = roles["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "admin")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin_role = role_id(&app, &alice, "admin").await;
     json_of(
         call(
             &app,

@@ -86,7 +86,7 @@ pub(crate) async fn role_named(app: &TestApp, token: &str, name: &str) -> Option
         .cloned()
 }
 
-async fn role_id(app: &TestApp, token: &str, name: &str) -> String {
+pub(crate) async fn role_id(app: &TestApp, token: &str, name: &str) -> String {
     let role = role_named(app, token, name)
         .await
         .unwrap_or_else(|| panic!("no role {name}"));

@@ -89,6 +89,12 @@ async fn create_role(app: &TestApp, admin: &str, name: &str, permissions: &[&str
     .await;
 }
 
+/// The user as an admin sees them (status, roles).
+async fn user_as_admin(app: &TestApp, admin: &str, id: &str) -> Value {
+    let path = format!("/api/v1/users/{id}");
+    json_of(call(app, Some(admin), "GET", &path, None).await, 200).await
+}
+
 #[tokio::test]
 async fn a_users_writer_takes_away_only_what_they_could_have_granted() {
     let (app, _idp, alice) = with_admin(Layout::Keycloak, &[]).await;
@@ -105,18 +111,7 @@ async fn a_users_writer_takes_away_only_what_they_could_have_granted() {
     // zoe is an admin (not the last one, not a bootstrap one): bob can take nothing from her.
     set_roles(&app, &alice, &zoe_id, &["user", "admin"]).await;
     assert_refused_naming(take_away(&app, &bob, &zoe_id, &["user"]).await, "`admin`").await;
-    let zoe_now = json_of(
-        call(
-            &app,
-            Some(&alice),
-            "GET",
-            &format!("/api/v1/users/{zoe_id}"),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let zoe_now = user_as_admin(&app, &alice, &zoe_id).await;
     assert_eq!(zoe_now["active"], true);
     assert!(zoe_now["roles"].to_string().contains("admin"), "{zoe_now}");
     json_of(call(&app, Some(&zoe), "GET", "/api/v1/me", None).await, 200).await;
@@ -159,18 +154,7 @@ async fn the_operator_at_the_command_line_is_not_held_to_the_callers_permissions
         let (ok, out, err) = keyward_cli(&app, args);
         assert!(ok, "keyward {args:?}: {out}{err}");
     }
-    let zoe_now = json_of(
-        call(
-            &app,
-            Some(&alice),
-            "GET",
-            &format!("/api/v1/users/{zoe_id}"),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let zoe_now = user_as_admin(&app, &alice, &zoe_id).await;
     assert_eq!(zoe_now["active"], false);
     assert!(!zoe_now["roles"].to_string().contains("admin"), "{zoe_now}");
 }
