@@ -1,0 +1,206 @@
+//! Rate limits shared by instances through Redis (`KEYWARD_RATE_LIMIT_STORE`): one budget whichever instance
+//! answers, each its own without the store, and requests let through (counted) while Redis is away.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::helpers::{TestApp, spawn_app_with, spawn_sibling};
+
+/// A throwaway `redis-server` on a free loopback port, with nothing saved; killed when dropped.
+struct Redis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Redis { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Starts the server (again, on the same port) and waits until it answers.
+    async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "redis-server (Debian's redis-server package) must be installed for these tests",
+            );
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A budget of 3 at once and one request every 10 s: a test's requests see the burst, not the refill.
+fn budget(store: Option<&str>) -> Vec<(&str, &str)> {
+    let mut vars = vec![
+        ("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"),
+        ("KEYWARD_RATE_LIMIT_BURST", "3"),
+    ];
+    if let Some(url) = store {
+        vars.push(("KEYWARD_RATE_LIMIT_STORE", url));
+    }
+    vars
+}
+
+/// Sends `n` requests alternating between the instances; returns the statuses and the last Retry-After.
+async fn alternate(apps: [&TestApp; 2], n: usize) -> (Vec<u16>, Option<u64>) {
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for i in 0..n {
+        let resp = apps[i % 2].get("/openapi.json").await;
+        if let Some(v) = resp.headers().get("retry-after") {
+            retry_after = v.to_str().ok().and_then(|v| v.parse().ok());
+        }
+        statuses.push(resp.status().as_u16());
+    }
+    (statuses, retry_after)
+}
+
+fn passed(statuses: &[u16]) -> usize {
+    statuses.iter().filter(|s| **s == 200).count()
+}
+
+async fn store_errors(app: &TestApp) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("keyward_rate_limit_store_errors_total "))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn two_instances_sharing_a_store_allow_one_budget_between_them() {
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let a = spawn_app_with(&budget(Some(&url))).await;
+    let b = spawn_sibling(&a, &budget(Some(&url))).await;
+    let started = Instant::now();
+    let (statuses, retry_after) = alternate([&a, &b], 12).await;
+    // burst + rate × t, ± 1: 3 now and one more per 10 s elapsed.
+    let allowed = 3 + started.elapsed().as_secs() as usize / 10;
+    let n = passed(&statuses);
+    assert!(
+        n.abs_diff(allowed) <= 1,
+        "{n} passed of {statuses:?}, one budget is {allowed}"
+    );
+    assert_eq!(&statuses[..3], [200, 200, 200], "{statuses:?}");
+    // The wait comes from Redis's answer: under 10 s, the time one request takes to refill.
+    assert!(matches!(retry_after, Some(1..=10)), "{retry_after:?}");
+    // The budget is spent, yet the probes still answer and spend nothing.
+    for app in [&a, &b] {
+        assert_eq!(app.get("/healthz").await.status(), 200);
+        assert_eq!(app.get("/readyz").await.status(), 200);
+    }
+    assert_eq!(store_errors(&a).await + store_errors(&b).await, 0);
+}
+
+#[tokio::test]
+async fn without_a_store_each_instance_allows_its_own_budget() {
+    let a = spawn_app_with(&budget(None)).await;
+    let b = spawn_sibling(&a, &budget(None)).await;
+    let (statuses, _) = alternate([&a, &b], 12).await;
+    assert_eq!(passed(&statuses), 6, "two budgets of 3: {statuses:?}");
+}
+
+#[tokio::test]
+async fn while_the_store_is_down_requests_pass_and_are_counted_then_limits_hold_again() {
+    let mut redis = Redis::start().await;
+    let url = redis.url();
+    let a = spawn_app_with(&budget(Some(&url))).await;
+    let b = spawn_sibling(&a, &budget(Some(&url))).await;
+    let (statuses, _) = alternate([&a, &b], 6).await;
+    assert_eq!(passed(&statuses), 3, "{statuses:?}");
+
+    redis.kill();
+    let (statuses, _) = alternate([&a, &b], 10).await;
+    assert_eq!(passed(&statuses), 10, "fail open: {statuses:?}");
+    // Ten requests plus the first /metrics read, each counted on the instance that let it through.
+    let errors = store_errors(&a).await + store_errors(&b).await;
+    assert!(errors >= 10, "{errors} store errors counted");
+
+    redis.restart().await;
+    // Redis came back empty: a fresh budget, shared again once the instances have reconnected.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (statuses, _) = alternate([&a, &b], 6).await;
+        if statuses.contains(&429) {
+            assert!(passed(&statuses) <= 4, "{statuses:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "limits never held again: {statuses:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn over_a_few_seconds_the_shared_budget_is_the_burst_plus_the_rate() {
+    let redis = Redis::start().await;
+    let url = redis.url();
+    // 2 at once, then 2 per second.
+    let vars = [
+        ("KEYWARD_RATE_LIMIT_PER_MINUTE", "120"),
+        ("KEYWARD_RATE_LIMIT_BURST", "2"),
+        ("KEYWARD_RATE_LIMIT_STORE", url.as_str()),
+    ];
+    let a = spawn_app_with(&vars).await;
+    let b = spawn_sibling(&a, &vars).await;
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        statuses.extend(alternate([&a, &b], 2).await.0);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let allowed = 2.0 + 2.0 * started.elapsed().as_secs_f64();
+    let n = passed(&statuses) as f64;
+    eprintln!(
+        "shared budget: {n} of {} requests passed in {:?} through two instances (one budget: {allowed:.1})",
+        statuses.len(),
+        started.elapsed()
+    );
+    // Whole requests: a refill due in the last instant may not have been spent yet.
+    assert!(
+        n <= allowed + 1.0 && n >= allowed.floor() - 1.0,
+        "{n} of {} passed in {:?}, one budget is {allowed:.1}",
+        statuses.len(),
+        started.elapsed()
+    );
+}
