@@ -6,7 +6,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::{TestApp, spawn_app_with, spawn_sibling};
+use crate::{
+    helpers::{TestApp, spawn_app_with, spawn_sibling},
+    idp::Layout,
+    rate_limit::from_client,
+    rbac::with_admin,
+};
 
 /// A throwaway `redis-server` on a free loopback port, with nothing saved; killed when dropped.
 struct Redis {
@@ -128,6 +133,25 @@ async fn two_instances_sharing_a_store_allow_one_budget_between_them() {
         assert_eq!(app.get("/readyz").await.status(), 200);
     }
     assert_eq!(store_errors(&a).await + store_errors(&b).await, 0);
+
+    // One key for the client, expiring once its bucket is full again (3 × 10 s at most), so idle clients go.
+    let mut redis_conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("keyward:rate:*")
+        .query_async(&mut redis_conn)
+        .await
+        .unwrap();
+    assert_eq!(keys, ["keyward:rate:global:ip:127.0.0.1"]);
+    let ttl_ms: i64 = redis::cmd("PTTL")
+        .arg(&keys[0])
+        .query_async(&mut redis_conn)
+        .await
+        .unwrap();
+    assert!((1..=31_000).contains(&ttl_ms), "{ttl_ms} ms");
 }
 
 #[tokio::test]
@@ -203,4 +227,62 @@ async fn over_a_few_seconds_the_shared_budget_is_the_burst_plus_the_rate() {
         statuses.len(),
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_user_and_an_address_on_auth_keep_one_budget_across_instances() {
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let (app, idp, alice) = with_admin(Layout::Keycloak, &[]).await;
+    let mut settings: Vec<(String, String)> = idp.keyward_settings();
+    settings.extend(
+        [
+            ("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"),
+            ("KEYWARD_RATE_LIMIT_BURST", "3"),
+            ("KEYWARD_AUTH_RATE_LIMIT_PER_MINUTE", "6"),
+            ("KEYWARD_AUTH_RATE_LIMIT_BURST", "2"),
+            ("KEYWARD_TRUSTED_PROXIES", "127.0.0.0/8"),
+            ("KEYWARD_RATE_LIMIT_STORE", url.as_str()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let a = spawn_sibling(&app, &pairs).await;
+    let b = spawn_sibling(&app, &pairs).await;
+
+    // Alice from a new address at each request, on alternate instances: one budget of 3.
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let addr = format!("198.51.100.{}", i + 1);
+        statuses.push(from_client(app, &addr, Some(&alice), "/api/v1/me").await);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+
+    // `/auth/*` counts the address, across instances: 2 at once.
+    let nat = "203.0.113.5";
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        statuses.push(from_client(app, nat, None, "/auth/session").await);
+    }
+    assert!(!statuses[..2].contains(&429), "{statuses:?}");
+    assert_eq!(&statuses[2..], [429, 429]);
+
+    // Back-channel logouts spend none of the `/auth/*` bucket: three from one address pass its burst of 2
+    // (the general bucket, 3, still counts them).
+    for app in [&a, &b, &a] {
+        let resp = app
+            .client
+            .post(app.url("/auth/backchannel-logout"))
+            .header("X-Forwarded-For", "203.0.113.77")
+            .form(&[("logout_token", "not-a-jwt")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+    }
 }
