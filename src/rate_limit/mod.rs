@@ -123,11 +123,16 @@ impl RateLimits {
                 RateKey::Ip(ip) => format!("keyward:rate:{}:ip:{ip}", bucket.name),
                 RateKey::User(id) => format!("keyward:rate:{}:user:{id}", bucket.name),
             };
-            if let Some(retry_after) = store.spend(&key, bucket.interval, bucket.burst).await {
-                return Err(Refusal {
-                    bucket: bucket.name,
-                    retry_after,
-                });
+            match store.spend(&key, bucket.interval, bucket.burst).await {
+                Ok(None) => {}
+                Ok(Some(retry_after)) => {
+                    return Err(Refusal {
+                        bucket: bucket.name,
+                        retry_after,
+                    });
+                }
+                // Fail open, and skip the other buckets: they would wait on the same unreachable store.
+                Err(redis::Unavailable) => return Ok(()),
             }
         }
         Ok(())

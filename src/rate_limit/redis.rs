@@ -32,6 +32,10 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_
 return 0
 ";
 
+/// The store did not answer in time; already counted and logged.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unavailable;
+
 /// The Redis side of the budgets; one connection, multiplexed, re-established after Redis comes back.
 pub struct RedisStore {
     client: Client,
@@ -54,24 +58,24 @@ impl RedisStore {
         })
     }
 
-    /// Spends one request of `key`'s bucket: `Some(wait)` when refused, `None` when it passes, or when the
-    /// store cannot answer in time (fail open: an unreachable Redis must not take the whole service down).
-    pub async fn spend(&self, key: &str, interval: Duration, burst: u32) -> Option<Duration> {
+    /// Spends one request of `key`'s bucket: `Ok(Some(wait))` when refused, `Ok(None)` when it passes, `Err`
+    /// when the store cannot answer in time (counted and logged here; the caller lets the request pass, since an
+    /// unreachable Redis must not take the whole service down).
+    pub async fn spend(
+        &self,
+        key: &str,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>, Unavailable> {
         match tokio::time::timeout(TIMEOUT, self.eval(key, interval, burst)).await {
             Ok(Ok(wait_us)) => {
                 if self.down.swap(false, Ordering::Relaxed) {
                     tracing::info!("rate-limit store reachable again: budgets are shared again");
                 }
-                (wait_us > 0).then(|| Duration::from_micros(wait_us))
+                Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)))
             }
-            Ok(Err(err)) => {
-                self.failed(&err.to_string());
-                None
-            }
-            Err(_) => {
-                self.failed("timed out");
-                None
-            }
+            Ok(Err(err)) => Err(self.failed(&err.to_string())),
+            Err(_) => Err(self.failed("timed out")),
         }
     }
 
@@ -99,7 +103,7 @@ impl RedisStore {
             .await
     }
 
-    fn failed(&self, why: &str) {
+    fn failed(&self, why: &str) -> Unavailable {
         self.errors.inc();
         if !self.down.swap(true, Ordering::Relaxed) {
             tracing::warn!(
@@ -107,6 +111,7 @@ impl RedisStore {
                 "rate-limit store unreachable: requests pass unlimited by it until it answers again"
             );
         }
+        Unavailable
     }
 }
 
@@ -141,7 +146,7 @@ mod tests {
         text.matches("rate-limit store unreachable").count()
     }
 
-    async fn spend_five(store: &RedisStore) -> Vec<Option<Duration>> {
+    async fn spend_five(store: &RedisStore) -> Vec<Result<Option<Duration>, Unavailable>> {
         let mut out = Vec::new();
         for _ in 0..5 {
             out.push(
@@ -172,7 +177,10 @@ mod tests {
         let errors = IntCounter::new("errors", "errors").unwrap();
         let refused =
             RedisStore::new(&format!("redis://127.0.0.1:{port}/0"), errors.clone()).unwrap();
-        assert_eq!(spend_five(&refused).await, vec![None; 5]);
+        assert_eq!(
+            spend_five(&refused).await,
+            (0..5).map(|_| Err(Unavailable)).collect::<Vec<_>>()
+        );
         assert_eq!(errors.get(), 5);
         assert_eq!(
             warnings(&log),
@@ -186,7 +194,10 @@ mod tests {
         let errors = IntCounter::new("errors", "errors").unwrap();
         let hung = RedisStore::new(&format!("redis://{addr}/0"), errors.clone()).unwrap();
         let started = std::time::Instant::now();
-        assert_eq!(spend_five(&hung).await, vec![None; 5]);
+        assert_eq!(
+            spend_five(&hung).await,
+            (0..5).map(|_| Err(Unavailable)).collect::<Vec<_>>()
+        );
         assert_eq!(errors.get(), 5);
         // Generous bound: 5 calls of 100 ms each, on a loaded machine.
         assert!(
