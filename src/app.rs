@@ -16,7 +16,7 @@ use crate::{
     db,
     http::{routes::endpoint, sessions::BACKCHANNEL_LOGOUT_PATH},
     metrics::Metrics,
-    rate_limit::{Bucket, RateLimits},
+    rate_limit::{Bucket, RateLimits, redis::RedisStore},
     rbac,
     state::{AppState, AppStateInner},
     sync::{Syncer, Trigger, schedule},
@@ -82,10 +82,16 @@ impl<T: OpenApi + 'static> Application<T> {
             }),
             Bucket::new("global", config.rate_limit, |_| true).map(Bucket::per_user),
         ];
-        let rate_limits = Arc::new(RateLimits::new(
+        let mut rate_limits = RateLimits::new(
             buckets.into_iter().flatten().collect(),
             config.trusted_proxies.clone(),
-        ));
+        );
+        if let Some(url) = &config.rate_limit_store {
+            let store = RedisStore::new(url, metrics.rate_limit_store_errors.clone())
+                .map_err(|e| anyhow::anyhow!("KEYWARD_RATE_LIMIT_STORE: {e}"))?;
+            rate_limits = rate_limits.shared_in(store);
+        }
+        let rate_limits = Arc::new(rate_limits);
         let acceptor = match listener {
             Some(l) => TcpAcceptor::from_std(l),
             None => TcpListener::bind(config.listen).into_acceptor().await,

@@ -10,6 +10,7 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub rate_limited: IntCounterVec,
+    pub rate_limit_store_errors: IntCounter,
     pub logins: IntCounter,
     pub login_failures: IntCounterVec,
     pub tokens_issued: IntCounter,
@@ -45,6 +46,10 @@ impl Metrics {
             ),
             &["bucket"],
         )?;
+        let rate_limit_store_errors = IntCounter::new(
+            "rate_limit_store_errors_total",
+            "Requests let through unchecked because the shared rate-limit store failed or timed out",
+        )?;
         let logins = IntCounter::new("logins_total", "Completed logins (sessions created)")?;
         let login_failures = IntCounterVec::new(
             Opts::new(
@@ -78,6 +83,7 @@ impl Metrics {
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(rate_limit_store_errors.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(login_failures.clone()))?;
         registry.register(Box::new(tokens_issued.clone()))?;
@@ -86,6 +92,7 @@ impl Metrics {
             http_requests,
             http_duration,
             rate_limited,
+            rate_limit_store_errors,
             logins,
             login_failures,
             tokens_issued,

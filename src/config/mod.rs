@@ -45,6 +45,8 @@ pub struct Config {
     /// Origins (`scheme://host[:port]`) allowed to call the API from a browser, credentials included.
     pub cors_origins: Vec<String>,
     pub rate_limit: RateLimitSettings,
+    /// Redis URL where all instances keep the rate-limit budgets; `None` counts in each process.
+    pub rate_limit_store: Option<String>,
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
     /// The OpenID provider, or why login is not configured (the auth endpoints answer 503 with it).
@@ -102,6 +104,7 @@ impl Config {
             console_dir: server.console_dir,
             cors_origins: server.cors_origins,
             rate_limit: server.rate_limit,
+            rate_limit_store: server.rate_limit_store,
             trusted_proxies: server.trusted_proxies,
             log_format: server.log_format,
             oidc,
@@ -301,5 +304,26 @@ mod tests {
                 .secret_key
                 .is_some()
         );
+    }
+
+    #[test]
+    fn the_rate_limit_store_is_optional_and_must_be_a_redis_url() {
+        assert_eq!(config(&[]).unwrap().rate_limit_store, None);
+        let url = "redis://127.0.0.1:6379/0";
+        assert_eq!(
+            config(&[("KEYWARD_RATE_LIMIT_STORE", url)])
+                .unwrap()
+                .rate_limit_store
+                .as_deref(),
+            Some(url)
+        );
+        for bad in [
+            "127.0.0.1:6379",
+            "http://127.0.0.1:6379",
+            "redis://127.0.0.1:port/0",
+        ] {
+            let err = config(&[("KEYWARD_RATE_LIMIT_STORE", bad)]).unwrap_err();
+            assert_eq!(err.var, "KEYWARD_RATE_LIMIT_STORE", "{bad}");
+        }
     }
 }

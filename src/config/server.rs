@@ -68,6 +68,7 @@ pub(super) struct ServerSettings {
     pub(super) console_dir: Option<PathBuf>,
     pub(super) cors_origins: Vec<String>,
     pub(super) rate_limit: RateLimitSettings,
+    pub(super) rate_limit_store: Option<String>,
     pub(super) trusted_proxies: Vec<IpNet>,
     pub(super) log_format: LogFormat,
 }
@@ -114,6 +115,16 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
         ("KEYWARD_RATE_LIMIT_PER_MINUTE", "600"),
         ("KEYWARD_RATE_LIMIT_BURST", "100"),
     )?;
+    let rate_limit_store = match vars.get("KEYWARD_RATE_LIMIT_STORE") {
+        Some(url) if !url.starts_with("redis://") || redis::Client::open(url.as_str()).is_err() => {
+            return Err(ConfigError {
+                var: "KEYWARD_RATE_LIMIT_STORE",
+                value: url,
+                expected: "a Redis URL such as redis://127.0.0.1:6379/0".into(),
+            });
+        }
+        other => other,
+    };
     let trusted_proxies = vars.list("KEYWARD_TRUSTED_PROXIES", |raw| {
         parse_ip_net(raw)
             .ok_or("a comma-separated list of IP addresses or CIDR ranges such as 10.0.0.0/8")
@@ -133,6 +144,7 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
         console_dir,
         cors_origins,
         rate_limit,
+        rate_limit_store,
         trusted_proxies,
         log_format,
     })

@@ -28,6 +28,8 @@ pub struct SyncSettings {
     pub admin_token: Option<String>,
     /// How often the provider's event log is read between full syncs; `None` (`0`) reads none.
     pub events_interval: Option<std::time::Duration>,
+    /// A sync lease not renewed for this long belongs to an instance that died; another may take over.
+    pub lease_ttl: std::time::Duration,
 }
 
 pub(super) fn read<F: Fn(&str) -> Option<String>>(
@@ -110,6 +112,19 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
             });
         }
     };
+    let lease_raw = vars
+        .get("KEYWARD_SYNC_LEASE_TTL")
+        .unwrap_or_else(|| "60s".into());
+    let lease_ttl = match humantime::parse_duration(lease_raw.trim()) {
+        Ok(d) if d >= std::time::Duration::from_secs(1) => d,
+        _ => {
+            return Err(ConfigError {
+                var: "KEYWARD_SYNC_LEASE_TTL",
+                value: lease_raw,
+                expected: "a duration of at least 1s, such as 60s or 5m".into(),
+            });
+        }
+    };
     Ok(SyncSettings {
         enabled: vars.boolean("KEYWARD_SYNC_ENABLED", true)?,
         schedule,
@@ -123,6 +138,7 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
         admin_client_secret,
         admin_token: vars.get("KEYWARD_IDP_ADMIN_TOKEN"),
         events_interval,
+        lease_ttl,
     })
 }
 
@@ -147,5 +163,21 @@ mod tests {
         assert_eq!(every("0"), Ok(None));
         assert_eq!(every("0s"), Ok(None));
         assert_eq!(every("often"), Err("KEYWARD_SYNC_EVENTS_INTERVAL"));
+    }
+
+    #[test]
+    fn the_sync_lease_lasts_a_minute_unless_set_otherwise_and_never_zero() {
+        let ttl = |v: &str| {
+            config(&[("KEYWARD_SYNC_LEASE_TTL", v)])
+                .map(|c| c.sync.lease_ttl)
+                .map_err(|e| e.var)
+        };
+        assert_eq!(config(&[]).unwrap().sync.lease_ttl, Duration::from_secs(60));
+        assert_eq!(ttl("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(ttl("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(ttl("0"), Err("KEYWARD_SYNC_LEASE_TTL"));
+        assert_eq!(ttl("0s"), Err("KEYWARD_SYNC_LEASE_TTL"));
+        assert_eq!(ttl("500ms"), Err("KEYWARD_SYNC_LEASE_TTL"));
+        assert_eq!(ttl("soon"), Err("KEYWARD_SYNC_LEASE_TTL"));
     }
 }

@@ -12,10 +12,13 @@ use sea_orm::{
 use super::Syncer;
 
 const LEASE: &str = "user-sync";
-/// A lease not renewed for this long belongs to an instance that died; another may take over.
-const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(60);
 
 impl Syncer {
+    /// `KEYWARD_SYNC_LEASE_TTL`: a lease not renewed for this long belongs to an instance that died.
+    fn lease_ttl(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or(chrono::Duration::seconds(60))
+    }
+
     /// Renews the lease, and fails the run if another instance holds it now: that one may be syncing too.
     pub(super) async fn keep_lease(&self) -> Result<(), String> {
         match self.renew_lease().await {
@@ -63,7 +66,7 @@ impl Syncer {
     }
 
     async fn acquire_lease(&self) -> Result<bool, DbErr> {
-        self.claim_lease(LEASE, LEASE_TTL, false).await
+        self.claim_lease(LEASE, self.lease_ttl(), false).await
     }
 
     /// Takes the lease `name` for `ttl` when nobody holds it or its holder stopped renewing it; with
@@ -109,7 +112,7 @@ impl Syncer {
         job_leases::Entity::update_many()
             .col_expr(
                 job_leases::Column::ExpiresAt,
-                Expr::value(Utc::now() + LEASE_TTL),
+                Expr::value(Utc::now() + self.lease_ttl()),
             )
             .filter(job_leases::Column::Name.eq(LEASE))
             .filter(job_leases::Column::Holder.eq(self.holder.clone()))

@@ -22,8 +22,8 @@ use super::{
 
 /// How often a run's progress is written (and its lease renewed).
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
-/// While the run waits for the provider, the lease is renewed this often (progress renews it while pages
-/// come in).
+/// While the run waits for the provider, the lease is renewed this often, or at a third of a shorter lease
+/// (progress renews it while pages come in).
 const RENEW_WHILE_WAITING: Duration = Duration::from_secs(10);
 /// How far the listing may run ahead of the database, in users (about 250 bytes each): enough for the
 /// provider to list while the local users are read at the start of a run, bounded so that a slow database
@@ -170,7 +170,8 @@ impl Syncer {
         counts.database_time += working.elapsed();
         loop {
             // A slow provider (a page may take up to `directory::DEADLINE`) must not let the lease run out.
-            let Ok(listed) = tokio::time::timeout(RENEW_WHILE_WAITING, pages.recv()).await else {
+            let renew = RENEW_WHILE_WAITING.min(self.settings.lease_ttl / 3);
+            let Ok(listed) = tokio::time::timeout(renew, pages.recv()).await else {
                 self.keep_lease().await?;
                 continue;
             };

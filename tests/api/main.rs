@@ -27,6 +27,7 @@ mod roles_cli;
 mod security_headers;
 mod session_ends;
 mod sessions;
+mod shared_budget;
 mod spec;
 mod sync;
 mod sync_events;

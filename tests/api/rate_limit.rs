@@ -142,7 +142,7 @@ async fn probes_are_never_rate_limited_nor_spend_the_budget() {
 }
 
 /// One request from `client` (a forwarded address), as `token`'s user or anonymous; its status.
-async fn from_client(app: &TestApp, client: &str, token: Option<&str>, path: &str) -> u16 {
+pub async fn from_client(app: &TestApp, client: &str, token: Option<&str>, path: &str) -> u16 {
     let mut req = app
         .client
         .get(app.url(path))

@@ -62,7 +62,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
                 None
             };
             if counts(&req)
-                && let Err(refusal) = self.limits.check(req.uri().path(), ip, user)
+                && let Err(refusal) = self.limits.check(req.uri().path(), ip, user).await
             {
                 self.metrics
                     .rate_limited

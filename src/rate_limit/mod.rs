@@ -1,6 +1,9 @@
 //! Per-client request budgets (governor): buckets checked in order, each keyed by a `RateKey`: the caller's
 //! user when the request carries valid credentials and the bucket counts users, else the client address. The
 //! HTTP edge enforces them (`http::middleware::rate_limit`); `app.rs` sets up the `/auth/*` bucket and the global one.
+//! Kept in this process, or in Redis (`redis`) so that all instances share one budget.
+
+pub mod redis;
 
 use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
@@ -26,9 +29,19 @@ pub struct Bucket {
     /// Whether an authenticated caller spends their own budget rather than their address's.
     pub per_user: bool,
     limiter: DefaultKeyedRateLimiter<RateKey>,
+    /// The same quota for the shared store: one request per `interval`, `burst` at once.
+    interval: Duration,
+    burst: u32,
 }
 
 impl Bucket {
+    fn key(&self, ip: IpAddr, user: Option<uuid::Uuid>) -> RateKey {
+        match user {
+            Some(id) if self.per_user => RateKey::User(id),
+            _ => RateKey::Ip(ip),
+        }
+    }
+
     /// `None` when `per_minute` is 0, which turns the bucket off.
     /// Counts authenticated callers by user: users behind one NAT do not share a budget, a user on many
     /// addresses keeps one.
@@ -49,6 +62,8 @@ impl Bucket {
             applies_to,
             per_user: false,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            interval: Duration::from_secs(60) / per_minute.get(),
+            burst: burst.get(),
         })
     }
 }
@@ -56,6 +71,8 @@ impl Bucket {
 pub struct RateLimits {
     buckets: Vec<Bucket>,
     trusted_proxies: Vec<IpNet>,
+    /// Where budgets are kept when they are shared across instances; `None` counts in this process.
+    store: Option<redis::RedisStore>,
 }
 
 /// Refused: which bucket, and how long until the next request would pass.
@@ -70,7 +87,14 @@ impl RateLimits {
         Self {
             buckets,
             trusted_proxies,
+            store: None,
         }
+    }
+
+    /// Keeps the budgets in `store`, shared with every instance using it.
+    pub fn shared_in(mut self, store: redis::RedisStore) -> Self {
+        self.store = Some(store);
+        self
     }
 
     pub fn trusted_proxies(&self) -> &[IpNet] {
@@ -85,13 +109,39 @@ impl RateLimits {
     }
 
     /// Spends one request of `ip`'s budget, or `user`'s in buckets that count users.
-    pub fn check(&self, path: &str, ip: IpAddr, user: Option<uuid::Uuid>) -> Result<(), Refusal> {
+    pub async fn check(
+        &self,
+        path: &str,
+        ip: IpAddr,
+        user: Option<uuid::Uuid>,
+    ) -> Result<(), Refusal> {
+        let Some(store) = &self.store else {
+            return self.check_local(path, ip, user);
+        };
+        for bucket in self.buckets.iter().filter(|b| (b.applies_to)(path)) {
+            let key = match bucket.key(ip, user) {
+                RateKey::Ip(ip) => format!("keyward:rate:{}:ip:{ip}", bucket.name),
+                RateKey::User(id) => format!("keyward:rate:{}:user:{id}", bucket.name),
+            };
+            match store.spend(&key, bucket.interval, bucket.burst).await {
+                Ok(None) => {}
+                Ok(Some(retry_after)) => {
+                    return Err(Refusal {
+                        bucket: bucket.name,
+                        retry_after,
+                    });
+                }
+                // Fail open, and skip the other buckets: they would wait on the same unreachable store.
+                Err(redis::Unavailable) => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    fn check_local(&self, path: &str, ip: IpAddr, user: Option<uuid::Uuid>) -> Result<(), Refusal> {
         let clock = DefaultClock::default();
         for bucket in self.buckets.iter().filter(|b| (b.applies_to)(path)) {
-            let key = match user {
-                Some(id) if bucket.per_user => RateKey::User(id),
-                _ => RateKey::Ip(ip),
-            };
+            let key = bucket.key(ip, user);
             if let Err(not_until) = bucket.limiter.check_key(&key) {
                 return Err(Refusal {
                     bucket: bucket.name,
@@ -137,9 +187,9 @@ mod tests {
         let limits = RateLimits::new(vec![bucket], vec![]);
         let key = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
-            assert!(limits.check("/healthz", key, None).is_ok());
+            assert!(limits.check_local("/healthz", key, None).is_ok());
         }
-        let refusal = limits.check("/healthz", key, None).unwrap_err();
+        let refusal = limits.check_local("/healthz", key, None).unwrap_err();
         assert_eq!(refusal.bucket, "global");
         assert!(
             refusal.retry_after > Duration::ZERO && refusal.retry_after <= Duration::from_secs(1)
@@ -147,7 +197,7 @@ mod tests {
         // Another client has its own bucket.
         assert!(
             limits
-                .check("/healthz", "192.0.2.2".parse().unwrap(), None)
+                .check_local("/healthz", "192.0.2.2".parse().unwrap(), None)
                 .is_ok()
         );
     }
@@ -184,10 +234,10 @@ mod tests {
         let limits = RateLimits::new(vec![strict], vec![]);
         let key = "192.0.2.1".parse().unwrap();
         for _ in 0..5 {
-            assert!(limits.check("/healthz", key, None).is_ok());
+            assert!(limits.check_local("/healthz", key, None).is_ok());
         }
-        assert!(limits.check("/auth/login", key, None).is_ok());
-        assert!(limits.check("/auth/login", key, None).is_err());
+        assert!(limits.check_local("/auth/login", key, None).is_ok());
+        assert!(limits.check_local("/auth/login", key, None).is_err());
         assert_eq!(limits.tracked_keys(), 1);
         limits.evict_idle();
         // The key is not replenished yet, so it stays.
@@ -207,24 +257,24 @@ mod tests {
         let limits = RateLimits::new(vec![by_ip, global], vec![]);
         let nat = "192.0.2.1".parse().unwrap();
         let (alice, bob) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        assert!(limits.check("/api", nat, Some(alice)).is_ok());
-        assert!(limits.check("/api", nat, Some(bob)).is_ok());
-        assert!(limits.check("/api", nat, None).is_ok());
+        assert!(limits.check_local("/api", nat, Some(alice)).is_ok());
+        assert!(limits.check_local("/api", nat, Some(bob)).is_ok());
+        assert!(limits.check_local("/api", nat, None).is_ok());
         assert!(
             limits
-                .check("/api", "192.0.2.2".parse().unwrap(), Some(alice))
+                .check_local("/api", "192.0.2.2".parse().unwrap(), Some(alice))
                 .is_err()
         );
         // The address-keyed bucket ignores the user: a fresh user behind a spent address is refused.
         let other = "192.0.2.9".parse().unwrap();
         assert!(
             limits
-                .check("/auth/x", other, Some(uuid::Uuid::new_v4()))
+                .check_local("/auth/x", other, Some(uuid::Uuid::new_v4()))
                 .is_ok()
         );
         assert!(
             limits
-                .check("/auth/x", other, Some(uuid::Uuid::new_v4()))
+                .check_local("/auth/x", other, Some(uuid::Uuid::new_v4()))
                 .is_err()
         );
         assert!(limits.per_user("/api") && limits.per_user("/auth/x"));
