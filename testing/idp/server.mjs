@@ -37,6 +37,7 @@ function freshStats() {
     admin_list_requests: 0,
     admin_list_pages: {},
     admin_unauthorized: 0,
+    admin_tokens_refused: 0, // distinct tokens refused by the admin_token_uses fault
     admin_faults_injected: 0,
     event_reads: 0, // pages of the event log served (Keycloak admin events, authentik events)
     token_requests: { total: 0, by_grant: {}, errors: 0 },
@@ -78,6 +79,7 @@ async function main() {
     base: undefined,
     faults: {},
     stats: freshStats(),
+    adminTokenUses: new Map(), // admin access token -> admin requests made with it
     keys: [],
     jwkSet: undefined,
     provider: undefined,
@@ -378,7 +380,7 @@ async function main() {
       }
       if (method === 'POST' || method === 'PUT') {
         const b = await readJson(req);
-        const allowed = ['fail_page', 'fail_count', 'status', 'slow_ms', 'admin_token_ttl_s', 'fail_memberships', 'refresh_without_id_token'];
+        const allowed = ['fail_page', 'fail_count', 'status', 'slow_ms', 'admin_token_ttl_s', 'admin_token_uses', 'fail_memberships', 'refresh_without_id_token'];
         for (const k of Object.keys(b)) {
           if (!allowed.includes(k)) throw new UserError(400, `unknown fault ${k}; allowed: ${allowed.join(', ')}`);
           if (b[k] !== null && (!Number.isInteger(b[k]) || b[k] < 0)) throw new UserError(400, `${k} must be a non-negative integer or null`);

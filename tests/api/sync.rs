@@ -296,27 +296,23 @@ async fn an_expired_admin_token_is_fetched_again_once_for_all_pages_in_flight() 
         }))
         .await;
     }
-    // Admin tokens live at most 1 s (expiry is in whole seconds) and every page takes 1.5 s: each later round
-    // goes out with a token that expired half a second or more before, so all 4 of its requests are refused
-    // together. (With 700 ms pages a round could straddle the expiry on a loaded machine: its refusals then
-    // came one per token, and one token per refusal is also what the bug this test guards against looks like.)
-    idp.set_faults(json!({"admin_token_ttl_s": 1, "slow_ms": 1500}))
+    // Each admin token serves 4 requests, then is refused; pages and refusals take 500 ms each, so every request
+    // sent before the first refusal comes back carries the used-up token: refusals come several at a time.
+    idp.set_faults(json!({"admin_token_uses": 4, "slow_ms": 500}))
         .await;
     idp.reset_stats().await;
     let run = sync(&app, &admin).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["seen"], 12, "{run}");
     let stats = idp.stats().await;
-    let refused = stats["admin_unauthorized"].as_u64().unwrap();
+    let refusals = stats["admin_unauthorized"].as_u64().unwrap();
+    let refused_tokens = stats["admin_tokens_refused"].as_u64().unwrap();
     let fetched = stats["token_requests"]["by_grant"]["client_credentials"]
         .as_u64()
         .unwrap();
-    assert!(refused >= 1 && fetched >= 2, "{stats}");
-    // One new token per refused round, not one per refused request.
-    assert!(
-        fetched - 1 < refused,
-        "{fetched} tokens for {refused} refusals: {stats}"
-    );
+    assert!(refused_tokens >= 2 && refusals > refused_tokens, "{stats}");
+    // Each refused token is replaced once, not once per request it refused.
+    assert_eq!(fetched, refused_tokens + 1, "{stats}");
 }
 
 #[tokio::test]

@@ -17,6 +17,21 @@ function intParam(v, dflt) {
   return Number.isFinite(n) ? Math.trunc(n) : NaN;
 }
 
+// The `admin_token_uses` fault: a token is refused after that many admin requests, so that a test decides
+// when a token runs out by counting requests rather than racing a clock. The refusal takes `slow_ms` like a
+// page does: every request sent before the first refusal comes back carries the used-up token too.
+async function usedUp(state, token) {
+  const limit = state.faults.admin_token_uses;
+  if (!limit) return false;
+  const uses = (state.adminTokenUses.get(token) || 0) + 1;
+  state.adminTokenUses.set(token, uses);
+  if (uses <= limit) return false;
+  state.stats.admin_unauthorized += 1;
+  if (uses === limit + 1) state.stats.admin_tokens_refused += 1;
+  if (state.faults.slow_ms) await sleep(state.faults.slow_ms);
+  return true;
+}
+
 // Fault injection shared by both listing endpoints. Returns an error status or undefined.
 async function listingFaults(state, pageIndex) {
   const f = state.faults;
@@ -111,6 +126,9 @@ export async function keycloakAdmin(ctx) {
   } catch (err) {
     state.stats.admin_unauthorized += 1;
     if (cfg.log) console.error('[idp] keycloak admin: token rejected:', err.code || err.message);
+    return send(401, { error: 'HTTP 401 Unauthorized' }, { 'www-authenticate': `Bearer realm="${cfg.realm}", error="invalid_token"` });
+  }
+  if (await usedUp(state, m[1])) {
     return send(401, { error: 'HTTP 401 Unauthorized' }, { 'www-authenticate': `Bearer realm="${cfg.realm}", error="invalid_token"` });
   }
   if (req.method !== 'GET') return send(405, { error: 'HTTP 405 Method Not Allowed' });
