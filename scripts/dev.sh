@@ -78,6 +78,7 @@ KEYWARD_OIDC_ISSUER=${KEYWARD_OIDC_ISSUER:-$issuer} \
   KEYWARD_OIDC_CLIENT_ID=${KEYWARD_OIDC_CLIENT_ID:-keyward} \
   KEYWARD_OIDC_CLIENT_SECRET=${KEYWARD_OIDC_CLIENT_SECRET:-keyward-secret} \
   KEYWARD_BOOTSTRAP_ADMINS=${KEYWARD_BOOTSTRAP_ADMINS:-alice@example.com} \
+  KEYWARD_SHUTDOWN_DRAIN=${KEYWARD_SHUTDOWN_DRAIN:-0s} \
   cargo run -- serve &
 KEYWARD_PID=$! # in the background so that a SIGTERM to this script stops Keyward and the IdP at once
 status=0

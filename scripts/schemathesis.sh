@@ -62,7 +62,7 @@ start_keyward() { # port database_url
   KEYWARD_LISTEN="127.0.0.1:$1" DATABASE_URL="$2" KEYWARD_PUBLIC_URL="http://127.0.0.1:$1" \
     KEYWARD_RATE_LIMIT_PER_MINUTE=0 KEYWARD_AUTH_RATE_LIMIT_PER_MINUTE=0 KEYWARD_API_TOKEN_TTL=6h \
     KEYWARD_OIDC_ISSUER="$issuer" KEYWARD_OIDC_CLIENT_ID=keyward KEYWARD_OIDC_CLIENT_SECRET=keyward-secret \
-    KEYWARD_BOOTSTRAP_ADMINS=alice@example.com RUST_LOG=warn \
+    KEYWARD_BOOTSTRAP_ADMINS=alice@example.com KEYWARD_SHUTDOWN_DRAIN=0s RUST_LOG=warn \
     "$keyward" serve >>"$RUN_DIR/keyward.log" 2>&1 &
   KEYWARD_PID=$!
   for _ in $(seq 1 100); do

@@ -57,7 +57,7 @@ if [ -z "$idp_issuer" ]; then
 fi
 (cd "$RUN_DIR" && KEYWARD_LISTEN="127.0.0.1:$port" KEYWARD_RATE_LIMIT_PER_MINUTE=0 RUST_LOG=warn \
   KEYWARD_OIDC_ISSUER="$idp_issuer" KEYWARD_OIDC_CLIENT_ID=keyward KEYWARD_OIDC_CLIENT_SECRET=keyward-secret \
-  KEYWARD_BOOTSTRAP_ADMINS=alice@example.com \
+  KEYWARD_BOOTSTRAP_ADMINS=alice@example.com KEYWARD_SHUTDOWN_DRAIN=0s \
   exec "$OLDPWD/target/debug/keyward" serve) &
 KEYWARD_PID=$!
 for _ in $(seq 1 50); do

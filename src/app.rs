@@ -109,6 +109,7 @@ impl<T: OpenApi + 'static> Application<T> {
             rate_limits,
             auth,
             sync,
+            draining: Default::default(),
         });
         Ok(Self {
             acceptor,
@@ -126,7 +127,9 @@ impl<T: OpenApi + 'static> Application<T> {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets requests in flight finish (10 s at most).
+    /// Serves until `shutdown` resolves, then drains: `/readyz` answers 503 for `KEYWARD_SHUTDOWN_DRAIN` while
+    /// requests are still served, then no new connection is accepted and requests in flight finish
+    /// ([`SHUTDOWN_GRACE`] at most).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -182,18 +185,24 @@ impl<T: OpenApi + 'static> Application<T> {
         });
         let scheduler = self.start_sync_schedule().await;
         let events = crate::sync::events::start(self.state.sync.clone());
+        let takeover = crate::sync::start_takeover(self.state.sync.clone());
         let ep = endpoint(self.state.clone(), self.extra);
         let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(ep, shutdown, Some(Duration::from_secs(10)))
+            .run_with_graceful_shutdown(
+                ep,
+                drain(self.state.clone(), shutdown),
+                Some(SHUTDOWN_GRACE),
+            )
             .await;
         housekeeping.abort();
         rbac_poll.abort();
-        if let Some(events) = events {
-            events.abort();
+        for task in [events, takeover].into_iter().flatten() {
+            task.abort();
         }
         if let Some(mut scheduler) = scheduler {
             scheduler.shutdown().await.ok();
         }
+        self.state.sync.release_leases().await;
         self.state.db.clone().close().await.ok();
         result
     }
@@ -235,6 +244,25 @@ impl<T> Application<T> {
     }
 }
 
+/// How long requests in flight may take to finish once the instance stops accepting connections.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Resolves when the server should stop accepting connections: `KEYWARD_SHUTDOWN_DRAIN` after `shutdown`,
+/// time in which the balancer sees `/readyz` fail and sends no more requests here.
+async fn drain(state: AppState, shutdown: impl Future<Output = ()>) {
+    shutdown.await;
+    state.start_draining();
+    let drain = state.config.shutdown_drain;
+    if !drain.is_zero() {
+        tracing::info!(
+            ?drain,
+            "draining: /readyz answers 503 until the balancer stops sending requests here"
+        );
+        tokio::time::sleep(drain).await;
+    }
+    tracing::info!("no longer accepting connections; finishing requests in flight");
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -255,5 +283,5 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing requests in flight");
+    tracing::info!("shutdown signal received");
 }

@@ -1,7 +1,13 @@
 //! The shared state every request handler and background task reads. It sits below the HTTP edge and the
 //! wiring alike, so handlers reach it without importing `app` (which imports them).
 
-use std::{ops::Deref, sync::Arc};
+use std::{
+    ops::Deref,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use crate::db::Db;
 
@@ -24,11 +30,21 @@ pub struct AppStateInner {
     pub rate_limits: Arc<RateLimits>,
     pub auth: Arc<Auth>,
     pub sync: Arc<Syncer>,
+    /// Set at shutdown: `/readyz` answers 503 from then on, while every other request is still served.
+    pub draining: AtomicBool,
 }
 
 impl AppState {
     pub fn new(inner: AppStateInner) -> Self {
         Self(Arc::new(inner))
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// The login flow over this state's provider, database and metrics.

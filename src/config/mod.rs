@@ -49,9 +49,11 @@ pub struct Config {
     pub rate_limit_store: Option<String>,
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
+    /// After SIGTERM, how long `/readyz` answers 503 while requests are still served, so that the load
+    /// balancer takes the instance out before it stops accepting connections.
+    pub shutdown_drain: Duration,
     /// The OpenID provider, or why login is not configured (the auth endpoints answer 503 with it).
     pub oidc: Result<OidcSettings, String>,
-    /// Idle time after which a session ends; every use extends it.
     /// Idle timeout: a session unused this long ends.
     pub session_ttl: Duration,
     /// Absolute lifetime: a session ends this long after it opened, however much it is used.
@@ -107,6 +109,7 @@ impl Config {
             rate_limit_store: server.rate_limit_store,
             trusted_proxies: server.trusted_proxies,
             log_format: server.log_format,
+            shutdown_drain: server.shutdown_drain,
             oidc,
             session_ttl: sessions.session_ttl,
             session_max_lifetime: sessions.session_max_lifetime,
@@ -164,6 +167,15 @@ mod tests {
         );
         assert!(c.cors_origins.is_empty());
         assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(c.shutdown_drain, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_shutdown_drain_may_be_zero_but_must_be_a_duration() {
+        let drain = |v: &str| config(&[("KEYWARD_SHUTDOWN_DRAIN", v)]).map(|c| c.shutdown_drain);
+        assert_eq!(drain("0s").unwrap(), Duration::ZERO);
+        assert_eq!(drain("12s").unwrap(), Duration::from_secs(12));
+        assert_eq!(drain("soon").unwrap_err().var, "KEYWARD_SHUTDOWN_DRAIN");
     }
 
     #[test]

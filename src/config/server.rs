@@ -71,6 +71,7 @@ pub(super) struct ServerSettings {
     pub(super) rate_limit_store: Option<String>,
     pub(super) trusted_proxies: Vec<IpNet>,
     pub(super) log_format: LogFormat,
+    pub(super) shutdown_drain: std::time::Duration,
 }
 
 pub(super) fn address<F: Fn(&str) -> Option<String>>(
@@ -140,6 +141,15 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
             });
         }
     };
+    // Zero is allowed: one instance with no balancer in front has nobody to drain from.
+    let drain_raw = vars
+        .get("KEYWARD_SHUTDOWN_DRAIN")
+        .unwrap_or_else(|| "5s".into());
+    let shutdown_drain = humantime::parse_duration(drain_raw.trim()).map_err(|_| ConfigError {
+        var: "KEYWARD_SHUTDOWN_DRAIN",
+        value: drain_raw.clone(),
+        expected: "a duration such as 5s (0s: stop at once)".into(),
+    })?;
     Ok(ServerSettings {
         console_dir,
         cors_origins,
@@ -147,6 +157,7 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(
         rate_limit_store,
         trusted_proxies,
         log_format,
+        shutdown_drain,
     })
 }
 

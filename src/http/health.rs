@@ -51,9 +51,13 @@ impl HealthApi {
         }))
     }
 
-    /// Readiness: the database answers. 503 while it does not, so load balancers stop sending traffic.
+    /// Readiness: the database answers. 503 while it does not, and while the instance shuts down
+    /// (`KEYWARD_SHUTDOWN_DRAIN`), so load balancers stop sending traffic.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> Result<HealthResponse, ApiError> {
+        if state.is_draining() {
+            return Err(ApiError::unavailable("this instance is shutting down"));
+        }
         match state.db.ping_within(READY_WITHIN).await {
             Ok(()) => Ok(HealthResponse::Ok(Json(HealthStatus {
                 status: "ok".into(),

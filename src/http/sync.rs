@@ -34,6 +34,7 @@ pub enum SyncRunTrigger {
     Schedule,
     Manual,
     Startup,
+    Takeover,
 }
 
 /// Where a sync run stands.
@@ -105,6 +106,7 @@ impl From<sync_runs::Model> for SyncRun {
             trigger: match r.trigger.as_str() {
                 "schedule" => SyncRunTrigger::Schedule,
                 "startup" => SyncRunTrigger::Startup,
+                "takeover" => SyncRunTrigger::Takeover,
                 _ => SyncRunTrigger::Manual,
             },
             scheduled_for: r.scheduled_for,

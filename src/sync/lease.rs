@@ -135,4 +135,20 @@ impl Syncer {
             tracing::warn!(error = %err, "could not release the sync lease; it expires by itself");
         }
     }
+
+    /// At shutdown: frees every lease this instance holds (the sync's and the event poller's), so that another
+    /// instance takes over a run it leaves behind, or the polling, within a tick instead of after the lease.
+    pub async fn release_leases(&self) {
+        let released = job_leases::Entity::update_many()
+            .col_expr(
+                job_leases::Column::ExpiresAt,
+                Expr::value(Utc::now() - chrono::Duration::seconds(1)),
+            )
+            .filter(job_leases::Column::Holder.eq(self.holder.clone()))
+            .exec(&self.db)
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "could not release the leases at shutdown; they expire by themselves");
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod keycloak;
 pub mod local;
 pub mod reconcile;
 pub mod schedule;
+pub use takeover::start as start_takeover;
 
 pub mod events;
 
@@ -18,6 +19,7 @@ mod lease;
 mod memberships;
 mod remap;
 mod run;
+mod takeover;
 mod target;
 
 use std::{sync::Arc, time::Duration};
@@ -42,6 +44,8 @@ pub enum Trigger {
     Schedule,
     Manual,
     Startup,
+    /// Replaces a run whose instance stopped renewing its lease.
+    Takeover,
 }
 
 impl Trigger {
@@ -50,6 +54,7 @@ impl Trigger {
             Self::Schedule => "schedule",
             Self::Manual => "manual",
             Self::Startup => "startup",
+            Self::Takeover => "takeover",
         }
     }
 }

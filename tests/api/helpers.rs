@@ -13,10 +13,16 @@ pub struct TestApp {
     pub address: String,
     pub state: AppState,
     pub client: reqwest::Client,
+    stop: std::sync::Arc<tokio::sync::Notify>,
     _db: TestDb,
 }
 
 impl TestApp {
+    /// Sends the instance its shutdown signal, as SIGTERM does for the binary.
+    pub fn shut_down(&self) {
+        self.stop.notify_one();
+    }
+
     pub fn db_url(&self) -> &str {
         &self._db.url
     }
@@ -126,7 +132,9 @@ async fn start_on(
         .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let signal = stop.clone();
+    tokio::spawn(app.run_until(async move { signal.notified().await }));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -135,6 +143,7 @@ async fn start_on(
         address,
         state,
         client,
+        stop,
         _db: db,
     }
 }
@@ -273,13 +282,18 @@ impl ProbeApi {
         Json(body.0.name)
     }
 
-    /// Takes a typed query parameter, and panics on request, to show neither reaches a client as a 500 page.
+    /// Takes a typed query parameter, and panics on request, to show neither reaches a client as a 500 page;
+    /// `sleep_ms` makes it a slow request (to be in flight at shutdown).
     #[oai(path = "/api/v1/probe", method = "get")]
     async fn probe_query(
         &self,
         #[oai(validator(maximum(value = "200")))] per_page: Query<Option<u32>>,
         panic: Query<Option<bool>>,
+        sleep_ms: Query<Option<u64>>,
     ) -> Json<u32> {
+        if let Some(ms) = sleep_ms.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         if panic.0 == Some(true) {
             panic!("probe asked to panic");
         }

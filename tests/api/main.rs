@@ -28,6 +28,8 @@ mod security_headers;
 mod session_ends;
 mod sessions;
 mod shared_budget;
+mod shutdown;
 mod spec;
 mod sync;
 mod sync_events;
+mod takeover;

@@ -174,7 +174,7 @@ fn problem_types_and_the_states_of_runs_and_events_are_enums() {
     );
     assert_eq!(
         enum_of("SyncRun", "trigger"),
-        json!(["schedule", "manual", "startup"])
+        json!(["schedule", "manual", "startup", "takeover"])
     );
     assert_eq!(
         enum_of("AuditEvent", "outcome"),

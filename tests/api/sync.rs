@@ -21,7 +21,7 @@ pub(crate) fn sync_settings(layout: Layout) -> Vec<(&'static str, &'static str)>
     }
 }
 
-async fn admin_app(
+pub(crate) async fn admin_app(
     layout: Layout,
     extra: &[(&'static str, &'static str)],
     idp_env: &[(&str, &str)],
@@ -51,7 +51,7 @@ pub(crate) async fn sync(app: &TestApp, admin: &str) -> Value {
     wait_for(app, admin, &location).await
 }
 
-async fn wait_for(app: &TestApp, admin: &str, location: &str) -> Value {
+pub(crate) async fn wait_for(app: &TestApp, admin: &str, location: &str) -> Value {
     let started = Instant::now();
     loop {
         let run = json_of(call(app, Some(admin), "GET", location, None).await, 200).await;

@@ -136,6 +136,7 @@ export async function startKeyward(name: string, port: number, issuer: string, e
       KEYWARD_LISTEN: `127.0.0.1:${port}`,
       KEYWARD_PUBLIC_URL: `http://127.0.0.1:${port}`,
       KEYWARD_RATE_LIMIT_PER_MINUTE: "0",
+      KEYWARD_SHUTDOWN_DRAIN: "0s",
       KEYWARD_CONSOLE_DIR: consoleDist,
       KEYWARD_OIDC_ISSUER: issuer,
       KEYWARD_OIDC_CLIENT_ID: "keyward",

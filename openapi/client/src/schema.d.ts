@@ -477,7 +477,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers. 503 while it does not, so load balancers stop sending traffic. */
+        /**
+         * Readiness: the database answers. 503 while it does not, and while the instance shuts down
+         *     (`KEYWARD_SHUTDOWN_DRAIN`), so load balancers stop sending traffic.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -1181,7 +1184,7 @@ export interface components {
          * @description What started a sync run.
          * @enum {string}
          */
-        SyncRunTrigger: "schedule" | "manual" | "startup";
+        SyncRunTrigger: "schedule" | "manual" | "startup" | "takeover";
         /**
          * SyncSchedule
          * @description The sync schedule and what it runs against.
