@@ -12,16 +12,24 @@ use crate::audit::Origin;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+/// `forwarded_for` holds every `X-Forwarded-For` field in the order received: a proxy may add its own field
+/// after the client's (HAProxy's `option forwardfor` does) instead of appending to it, and the fields then read
+/// as one comma-separated list (RFC 9110 §5.3). Reading the first field only would believe the client's.
+pub fn resolve<'a>(
+    peer: IpAddr,
+    forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+    trusted: &[IpNet],
+) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&canonical(*ip)));
     if !is_trusted(&peer) {
         return peer;
     }
-    let Some(header) = forwarded_for else {
-        return peer;
-    };
     let mut last_trusted = peer;
-    for entry in header.rsplit(',').map(str::trim) {
+    for entry in forwarded_for
+        .rev()
+        .flat_map(|field| field.rsplit(','))
+        .map(str::trim)
+    {
         match entry.parse::<IpAddr>() {
             Ok(ip) if is_trusted(&ip) => last_trusted = ip,
             Ok(ip) => return canonical(ip),
@@ -69,11 +77,15 @@ mod tests {
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
         assert_eq!(
-            resolve(ip("203.0.113.9"), Some("1.2.3.4"), &nets(&["10.0.0.0/8"])),
+            resolve(
+                ip("203.0.113.9"),
+                ["1.2.3.4"].into_iter(),
+                &nets(&["10.0.0.0/8"])
+            ),
             ip("203.0.113.9")
         );
         assert_eq!(
-            resolve(ip("203.0.113.9"), Some("1.2.3.4"), &[]),
+            resolve(ip("203.0.113.9"), ["1.2.3.4"].into_iter(), &[]),
             ip("203.0.113.9")
         );
     }
@@ -82,13 +94,17 @@ mod tests {
     fn behind_trusted_proxies_the_rightmost_untrusted_entry_is_the_client() {
         let trusted = nets(&["10.0.0.0/8"]);
         assert_eq!(
-            resolve(ip("10.0.0.1"), Some("6.6.6.6, 198.51.100.7"), &trusted),
+            resolve(
+                ip("10.0.0.1"),
+                ["6.6.6.6, 198.51.100.7"].into_iter(),
+                &trusted
+            ),
             ip("198.51.100.7")
         );
         assert_eq!(
             resolve(
                 ip("10.0.0.1"),
-                Some("6.6.6.6, 198.51.100.7, 10.1.1.1"),
+                ["6.6.6.6, 198.51.100.7, 10.1.1.1"].into_iter(),
                 &trusted
             ),
             ip("198.51.100.7")
@@ -98,14 +114,39 @@ mod tests {
     #[test]
     fn a_chain_of_only_proxies_or_garbage_falls_back_to_the_last_proxy() {
         let trusted = nets(&["10.0.0.0/8"]);
-        assert_eq!(resolve(ip("10.0.0.1"), None, &trusted), ip("10.0.0.1"));
         assert_eq!(
-            resolve(ip("10.0.0.1"), Some("10.2.2.2"), &trusted),
+            resolve(ip("10.0.0.1"), std::iter::empty(), &trusted),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            resolve(ip("10.0.0.1"), ["10.2.2.2"].into_iter(), &trusted),
             ip("10.2.2.2")
         );
         assert_eq!(
-            resolve(ip("10.0.0.1"), Some("1.1.1.1, nonsense"), &trusted),
+            resolve(ip("10.0.0.1"), ["1.1.1.1, nonsense"].into_iter(), &trusted),
             ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn a_proxy_field_after_the_clients_own_field_is_read_with_it() {
+        let trusted = nets(&["127.0.0.1/32"]);
+        // The client wrote one field, HAProxy added another with the address it saw.
+        assert_eq!(
+            resolve(
+                ip("127.0.0.1"),
+                ["1.2.3.4", "198.51.100.7"].into_iter(),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            resolve(
+                ip("127.0.0.1"),
+                ["1.2.3.4, 5.6.7.8", "127.0.0.1"].into_iter(),
+                &trusted
+            ),
+            ip("5.6.7.8")
         );
     }
 
@@ -113,7 +154,7 @@ mod tests {
     fn ipv4_mapped_peers_match_ipv4_ranges() {
         let trusted = nets(&["127.0.0.1/32"]);
         assert_eq!(
-            resolve(ip("::ffff:127.0.0.1"), Some("192.0.2.1"), &trusted),
+            resolve(ip("::ffff:127.0.0.1"), ["192.0.2.1"].into_iter(), &trusted),
             ip("192.0.2.1")
         );
     }

@@ -95,6 +95,33 @@ async fn x_forwarded_for_from_a_trusted_proxy_names_the_client() {
     assert!(again.contains(&429), "{again:?}");
 }
 
+#[tokio::test]
+async fn a_client_written_forwarded_field_before_the_proxys_own_does_not_pick_the_bucket() {
+    // HAProxy's `option forwardfor` adds its own X-Forwarded-For field after any the client sent; a client that
+    // writes a new address into its field on every request is still the address the proxy saw.
+    let app = spawn_app_with(&[
+        ("KEYWARD_RATE_LIMIT_PER_MINUTE", "6"),
+        ("KEYWARD_RATE_LIMIT_BURST", "2"),
+        ("KEYWARD_TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.append("X-Forwarded-For", format!("203.0.113.{i}").parse().unwrap());
+        headers.append("X-Forwarded-For", "198.51.100.7".parse().unwrap());
+        let resp = app
+            .client
+            .get(app.url("/openapi.json"))
+            .headers(headers)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+}
+
 /// Sends one request per pretended client address, in order.
 async fn send_as_many_clients(app: &crate::helpers::TestApp, n: usize) -> Vec<u16> {
     let mut statuses = Vec::new();

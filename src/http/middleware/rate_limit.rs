@@ -52,8 +52,9 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
         if let Some(peer) = req.remote_addr().as_socket_addr().map(|a| a.ip()) {
             let forwarded = req
                 .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok());
+                .get_all("x-forwarded-for")
+                .iter()
+                .map(|v| v.to_str().unwrap_or("unreadable"));
             let ip = client_ip::resolve(peer, forwarded, self.limits.trusted_proxies());
             req.set_data(ClientIp(ip));
             let user = if counts(&req) && self.limits.per_user(req.uri().path()) {
