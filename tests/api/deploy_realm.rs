@@ -12,9 +12,9 @@ use std::{
 use serde_json::json;
 
 use crate::{
-    helpers::{TestApp, spawn_app_on_listener},
+    helpers::{TestApp, header, spawn_app_on_listener},
     idp::TestIdp,
-    login::{api_token, assert_unauthorized, cookie_get, logged_in},
+    login::{api_token, assert_unauthorized, cookie_get, cookie_post, logged_in},
     mappings::grants,
     rbac::json_of,
     sync::sync,
@@ -192,6 +192,17 @@ async fn the_realm_files_users_log_in_their_groups_map_to_roles_and_its_service_
     idp.sign_out(&bob).await;
     assert_unauthorized(cookie_get(&app, &bob, "/api/v1/me").await, "bob signed out").await;
     assert_eq!(roles_of_me(&app, &alice).await, json!(["admin", "user"]));
+
+    // alice logs out of Keyward: the provider accepts the realm's post-logout URI and sends her back.
+    let resp = cookie_post(&app, &alice, "/auth/logout").await;
+    assert_eq!(resp.status(), 200);
+    let logout_url = json_of(resp, 200).await["logout_url"]
+        .as_str()
+        .expect("a logout URL")
+        .to_owned();
+    let resp = alice.get(&logout_url).send().await.unwrap();
+    assert_eq!(resp.status(), 303, "{logout_url}");
+    assert_eq!(header(&resp, "location"), Some(app.url("/").as_str()));
 }
 
 #[tokio::test]
