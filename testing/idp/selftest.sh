@@ -483,6 +483,38 @@ if start_idp authentik IDP_LAYOUT=authentik IDP_GENERATED_USERS=1000; then
 fi
 
 # ======================================================================================================
+echo "# realm file (deploy/keycloak/realm.json)"
+REALM_FILE="$DIR/../../deploy/keycloak/realm.json"
+REALM_ENV=(KEYWARD_OIDC_CLIENT_SECRET=realm-secret KEYWARD_PUBLIC_URL=http://127.0.0.1:8080 KEYWARD_INTERNAL_URL=http://127.0.0.1:9)
+check "realm: a placeholder missing from the environment stops start-up naming it" \
+  js 'import { execFileSync } from "node:child_process";
+      try { execFileSync("node", ["server.mjs"], { env: { ...process.env, IDP_REALM_FILE: process.argv[1], IDP_PORT: "0" }, stdio: "pipe" }); process.exit(1); }
+      catch (e) { process.exit(String(e.stderr).includes("KEYWARD_OIDC_CLIENT_SECRET is not set") ? 0 : 1); }' "$REALM_FILE"
+check "realm: IDP_CLIENT_ID beside a realm file is refused" \
+  js 'import { execFileSync } from "node:child_process";
+      try { execFileSync("node", ["server.mjs"], { env: { ...process.env, IDP_REALM_FILE: process.argv[1], IDP_CLIENT_ID: "x", IDP_PORT: "0" }, stdio: "pipe" }); process.exit(1); }
+      catch (e) { process.exit(String(e.stderr).includes("IDP_REALM_FILE gives IDP_CLIENT_ID") ? 0 : 1); }' "$REALM_FILE"
+if start_idp realm IDP_REALM_FILE="$REALM_FILE" "${REALM_ENV[@]}"; then
+  DISCOVERY="$ISSUER/.well-known/openid-configuration"
+  check "realm: discovery issuer = $BASE/realms/keyward" discover
+  SAVED_SECRET=$SECRET
+  SECRET=realm-secret
+  J="$TMP/realm-bob.jar"
+  check "realm: bob logs in with the file's password at rootUrl + /auth/callback" login "$J" bob bob-pw
+  check "realm: code exchange with the substituted secret" exchange_code
+  check "realm: ID token groups from the group-membership mapper (names)" eq "$(jget "$(jwt_payload "$IDT")" 'j.groups.join(",")')" "auditors,users"
+  check "realm: access token aud from the audience mapper" eq "$(jget "$(jwt_payload "$AT")" j.aud)" keyward
+  CC_AT=$(jget "$(curl -s -u "$CLIENT:$SECRET" "$TOKEN_EP" -d grant_type=client_credentials)" j.access_token)
+  check "realm: service account token names its realm-management roles" eq "$(jget "$(jwt_payload "$CC_AT")" 'j.resource_access["realm-management"].roles.join(",")')" "view-users,query-users,view-events"
+  ADM="$BASE/admin/realms/keyward"
+  check "realm: admin users = the file's users (service account hidden)" eq "$(jget "$(curl -s -H "Authorization: Bearer $CC_AT" "$ADM/users")" 'j.map(u=>u.username).join(",")')" "alice,bob"
+  check "realm: a read needing view-realm -> 403" eq "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $CC_AT" "$ADM/roles/x/users")" 403
+  check "realm: admin events saved with representation" eq "$(jget "$(curl -s -H "Authorization: Bearer $CC_AT" "$ADM/events/config")" '[j.adminEventsEnabled, j.adminEventsDetailsEnabled].join(",")')" "true,true"
+  check "realm: the old fixture secret is refused" eq "$(curl -s -o /dev/null -w '%{http_code}' -u "$CLIENT:$SAVED_SECRET" "$TOKEN_EP" -d grant_type=client_credentials)" 401
+  SECRET=$SAVED_SECRET
+  stop_idp
+fi
+
 echo "# performance: 100000 generated users"
 if start_idp perf IDP_LAYOUT=keycloak IDP_GENERATED_USERS=100000; then
   TOKEN_EP="$ISSUER/protocol/openid-connect/token"

@@ -69,9 +69,13 @@ const publicJwk = ({
 
 async function main() {
   const cfg = loadConfig();
-  const users = new UserStore({ file: cfg.usersFile, generated: cfg.generatedUsers });
+  const users = new UserStore({ file: cfg.usersFile, list: cfg.realmFile?.users, generated: cfg.generatedUsers });
   const storage = createSharedStorage();
   const events = new EventLog();
+  if (cfg.realmFile) {
+    events.config.adminEventsEnabled = cfg.realmFile.adminEvents.enabled;
+    events.config.adminEventsDetailsEnabled = cfg.realmFile.adminEvents.details;
+  }
   const cookieKeys = [crypto.randomBytes(32).toString('base64url')];
   const keyPromise = newSigningKey(); // overlaps with listen()
 
@@ -261,8 +265,8 @@ async function main() {
     }
     const u = users.get(payload.sub);
     if (!isLoginable(u)) return fail('user not found or disabled');
-    const all = userClaims(u, layout);
-    const map = claimsConfig(layout);
+    const all = userClaims(u, layout, cfg.client);
+    const map = claimsConfig(layout, cfg.client);
     const scopes = new Set(['openid', ...String(payload.scope || '').split(' ')]);
     const out = {};
     for (const s of scopes) for (const c of map[s] || []) if (all[c] !== undefined) out[c] = all[c];

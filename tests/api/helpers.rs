@@ -178,6 +178,15 @@ pub async fn spawn_app_with_idp_on(
     (app, idp)
 }
 
+/// Keyward on a port the test bound before (so that a provider could be told its URL first), on a fresh database.
+pub async fn spawn_app_on_listener(
+    settings: &[(&str, &str)],
+    listener: std::net::TcpListener,
+) -> TestApp {
+    listener.set_nonblocking(true).unwrap();
+    start(settings, Some(listener)).await
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }

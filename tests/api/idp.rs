@@ -80,6 +80,7 @@ pub struct TestIdp {
     pub port: u16,
     redirect_uri: String,
     post_logout_redirect_uri: String,
+    client_secret: String,
     child: Option<Child>,
     /// Held open only so that closing it (drop or `stop`) ends the provider: `IDP_EXIT_ON_STDIN_CLOSE=1`.
     stdin: Option<ChildStdin>,
@@ -104,12 +105,6 @@ impl TestIdp {
     /// stderr). The process ends with the test: it is killed on drop, exits when its stdin (a pipe held
     /// by this struct) closes, and exits when its parent dies.
     pub async fn start(layout: Layout, keyward_base: &str, extra_env: &[(&str, &str)]) -> TestIdp {
-        let dir = idp_dir();
-        assert!(
-            dir.join("node_modules").is_dir(),
-            "{}/node_modules is missing: run `npm ci` in testing/idp once (no network needed afterwards)",
-            dir.display()
-        );
         for (name, _) in extra_env {
             assert!(
                 !HARNESS_OWNED_ENV.contains(name),
@@ -117,6 +112,59 @@ impl TestIdp {
             );
         }
         let keyward_base = keyward_base.trim_end_matches('/');
+        let client = vec![
+            ("IDP_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
+            ("IDP_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
+            (
+                "IDP_REDIRECT_URIS".to_owned(),
+                format!("{keyward_base}/auth/callback"),
+            ),
+            (
+                "IDP_POST_LOGOUT_REDIRECT_URIS".to_owned(),
+                format!("{keyward_base}/"),
+            ),
+            (
+                "IDP_BACKCHANNEL_LOGOUT_URI".to_owned(),
+                format!("{keyward_base}/auth/backchannel-logout"),
+            ),
+        ];
+        Self::spawn(layout, keyward_base, CLIENT_SECRET, client, extra_env).await
+    }
+
+    /// Starts the provider with its realm, client and users from a Keycloak realm export (`IDP_REALM_FILE`,
+    /// e.g. `deploy/keycloak/realm.json`), its `${VAR}` placeholders taken from `env`, and the client's
+    /// `rootUrl` set to `keyward_base` (`IDP_REALM_ROOT_URL`), so its relative redirect URIs name this Keyward.
+    /// `client_secret` is what the file's secret resolves to.
+    pub async fn start_with_realm(
+        realm_file: &std::path::Path,
+        keyward_base: &str,
+        client_secret: &str,
+        env: &[(&str, &str)],
+    ) -> TestIdp {
+        let keyward_base = keyward_base.trim_end_matches('/');
+        let realm = vec![
+            (
+                "IDP_REALM_FILE".to_owned(),
+                realm_file.display().to_string(),
+            ),
+            ("IDP_REALM_ROOT_URL".to_owned(), keyward_base.to_owned()),
+        ];
+        Self::spawn(Layout::Keycloak, keyward_base, client_secret, realm, env).await
+    }
+
+    async fn spawn(
+        layout: Layout,
+        keyward_base: &str,
+        client_secret: &str,
+        client_env: Vec<(String, String)>,
+        extra_env: &[(&str, &str)],
+    ) -> TestIdp {
+        let dir = idp_dir();
+        assert!(
+            dir.join("node_modules").is_dir(),
+            "{}/node_modules is missing: run `npm ci` in testing/idp once (no network needed afterwards)",
+            dir.display()
+        );
         let redirect_uri = format!("{keyward_base}/auth/callback");
         let post_logout_redirect_uri = format!("{keyward_base}/");
 
@@ -144,14 +192,7 @@ impl TestIdp {
         cmd.env("IDP_LAYOUT", layout.name())
             .env("IDP_PORT", "0")
             .env("IDP_HOST", "127.0.0.1")
-            .env("IDP_CLIENT_ID", CLIENT_ID)
-            .env("IDP_CLIENT_SECRET", CLIENT_SECRET)
-            .env("IDP_REDIRECT_URIS", &redirect_uri)
-            .env("IDP_POST_LOGOUT_REDIRECT_URIS", &post_logout_redirect_uri)
-            .env(
-                "IDP_BACKCHANNEL_LOGOUT_URI",
-                format!("{keyward_base}/auth/backchannel-logout"),
-            )
+            .envs(client_env)
             .env("IDP_EXIT_ON_STDIN_CLOSE", "1")
             // The request log only goes to the temp file; it is what a failing test shows.
             .env("IDP_LOG", "1")
@@ -204,6 +245,7 @@ impl TestIdp {
             port,
             redirect_uri,
             post_logout_redirect_uri,
+            client_secret: client_secret.to_owned(),
             child: Some(child),
             stdin,
             stderr,
@@ -219,8 +261,8 @@ impl TestIdp {
         CLIENT_ID
     }
 
-    pub fn client_secret(&self) -> &'static str {
-        CLIENT_SECRET
+    pub fn client_secret(&self) -> &str {
+        &self.client_secret
     }
 
     /// The only redirect URI the provider accepts: `{keyward_base}/auth/callback`.
@@ -241,7 +283,7 @@ impl TestIdp {
             ("KEYWARD_OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
             (
                 "KEYWARD_OIDC_CLIENT_SECRET".to_owned(),
-                CLIENT_SECRET.to_owned(),
+                self.client_secret.clone(),
             ),
         ]
     }
@@ -457,7 +499,7 @@ impl TestIdp {
         let resp = self
             .http
             .post(&url)
-            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .basic_auth(CLIENT_ID, Some(&self.client_secret))
             .form(form)
             .send()
             .await

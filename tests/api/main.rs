@@ -10,6 +10,7 @@ mod console;
 mod cors;
 mod db_faults;
 mod deleted_meanwhile;
+mod deploy_realm;
 mod errors;
 mod health;
 mod helpers;

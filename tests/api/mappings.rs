@@ -36,7 +36,7 @@ async fn create_role(app: &TestApp, admin: &str, name: &str, idp_group: &str) {
 }
 
 /// The user's grants as `role source` strings, sorted.
-async fn grants(app: &TestApp, admin: &str, email: &str) -> Vec<String> {
+pub(crate) async fn grants(app: &TestApp, admin: &str, email: &str) -> Vec<String> {
     let id = user_id(app, admin, email).await;
     let user = json_of(
         call(

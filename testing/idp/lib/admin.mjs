@@ -106,6 +106,16 @@ function kcMatches(u, q) {
   return true;
 }
 
+// With a realm file, the realm-management client role Keycloak wants for a read (from the service account's
+// token), so a realm.json that forgets one fails the tests as it would fail against Keycloak.
+function missingRole(claims, rest) {
+  const held = claims?.resource_access?.['realm-management']?.roles || [];
+  let need = 'view-users';
+  if (rest === '/admin-events' || rest.startsWith('/events')) need = 'view-events';
+  else if (rest.startsWith('/roles')) need = 'view-realm';
+  return held.includes(need) ? undefined : need;
+}
+
 export async function keycloakAdmin(ctx) {
   const {
     req, url, state, users, layout, cfg, events, send,
@@ -121,8 +131,9 @@ export async function keycloakAdmin(ctx) {
     state.stats.admin_unauthorized += 1;
     return send(401, { error: 'HTTP 401 Unauthorized' }, { 'www-authenticate': `Bearer realm="${cfg.realm}"` });
   }
+  let claims;
   try {
-    await jwtVerify(m[1], state.jwkSet, { issuer: layout.issuer, algorithms: ['RS256'] });
+    ({ payload: claims } = await jwtVerify(m[1], state.jwkSet, { issuer: layout.issuer, algorithms: ['RS256'] }));
   } catch (err) {
     state.stats.admin_unauthorized += 1;
     if (cfg.log) console.error('[idp] keycloak admin: token rejected:', err.code || err.message);
@@ -134,6 +145,11 @@ export async function keycloakAdmin(ctx) {
   if (req.method !== 'GET') return send(405, { error: 'HTTP 405 Method Not Allowed' });
 
   const rest = url.pathname.slice(prefix.length).replace(/\/$/, '');
+  const missing = cfg.realmFile ? missingRole(claims, rest) : undefined;
+  if (missing) {
+    if (cfg.log) console.error(`[idp] keycloak admin: ${rest} needs realm-management ${missing}`);
+    return send(403, { error: 'HTTP 403 Forbidden' });
+  }
   const q = url.searchParams;
   const query = {
     search: q.get('search') ?? undefined,

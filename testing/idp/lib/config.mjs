@@ -2,6 +2,8 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { loadRealm } from './realm.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 function list(v, dflt) {
@@ -27,19 +29,27 @@ export function loadConfig() {
   if (!slugRe.test(realm)) throw new Error('IDP_REALM must match [A-Za-z0-9_.-]+');
   if (!slugRe.test(slug)) throw new Error('IDP_SLUG must match [A-Za-z0-9_.-]+');
   const accessTokenTtl = int('IDP_ACCESS_TOKEN_TTL', 300, { min: 1 });
+  const realmFile = env.IDP_REALM_FILE ? realmSettings(env, layout) : undefined;
   return {
     layout,
     host: env.IDP_HOST || '127.0.0.1',
     port: int('IDP_PORT', 0),
-    realm,
+    realm: realmFile?.realm ?? realm,
     slug,
-    client: {
+    realmFile,
+    client: realmFile?.client ?? {
       id: env.IDP_CLIENT_ID || 'keyward',
       secret: env.IDP_CLIENT_SECRET || 'keyward-secret',
       redirectUris: list(env.IDP_REDIRECT_URIS, 'http://127.0.0.1:8080/auth/callback'),
       postLogoutRedirectUris: list(env.IDP_POST_LOGOUT_REDIRECT_URIS, 'http://127.0.0.1:8080/'),
       // empty: no back-channel logout
       backchannelLogoutUri: env.IDP_BACKCHANNEL_LOGOUT_URI || '',
+      backchannelSessionRequired: true,
+      pkceRequired: true,
+      standardFlow: true,
+      serviceAccount: true,
+      audience: undefined, // the client id
+      groupsClaim: { name: 'groups', fullPath: false },
     },
     usersFile: env.IDP_USERS_FILE || path.join(here, '..', 'fixtures', 'users.json'),
     generatedUsers: int('IDP_GENERATED_USERS', 0),
@@ -56,4 +66,16 @@ export function loadConfig() {
     exitWithParent: !['0', 'false', 'no'].includes(String(env.IDP_EXIT_WITH_PARENT || '').toLowerCase()),
     exitOnStdinClose: ['1', 'true', 'yes'].includes(String(env.IDP_EXIT_ON_STDIN_CLOSE || '').toLowerCase()),
   };
+}
+
+// Settings the realm file gives may not come from the environment as well: which one won would be a guess.
+const FROM_REALM = ['IDP_REALM', 'IDP_CLIENT_ID', 'IDP_CLIENT_SECRET', 'IDP_REDIRECT_URIS',
+  'IDP_POST_LOGOUT_REDIRECT_URIS', 'IDP_BACKCHANNEL_LOGOUT_URI', 'IDP_USERS_FILE'];
+
+function realmSettings(env, layout) {
+  if (layout !== 'keycloak') throw new Error('IDP_REALM_FILE is a Keycloak realm: it needs IDP_LAYOUT=keycloak');
+  const both = FROM_REALM.filter((k) => env[k]);
+  if (both.length) throw new Error(`IDP_REALM_FILE gives ${both.join(', ')}: unset them`);
+  const file = path.resolve(env.IDP_REALM_FILE);
+  return { file, ...loadRealm(file, env, { rootUrlOverride: env.IDP_REALM_ROOT_URL || '' }) };
 }

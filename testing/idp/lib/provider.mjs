@@ -70,13 +70,18 @@ export function makeLayout(cfg, base) {
 }
 
 // ---- claims ------------------------------------------------------------------------------------
-export function userClaims(u, layout) {
+// The groups claim as a realm's group-membership mapper shapes it; without a realm file, `groups` with names.
+const DEFAULT_GROUPS = { name: 'groups', fullPath: false };
+const groupsClaimOf = (client) => (client === undefined ? DEFAULT_GROUPS : client.groupsClaim);
+
+export function userClaims(u, layout, client) {
   const c = {
     sub: u.sub,
     email_verified: !!u.email_verified,
     preferred_username: u.username,
-    groups: [...u.groups],
   };
+  const g = groupsClaimOf(client);
+  if (g) c[g.name] = u.groups.map((x) => (g.fullPath ? `/${x}` : x));
   const name = displayName(u);
   if (name) c.name = name;
   if (u.given_name) c.given_name = u.given_name;
@@ -88,13 +93,14 @@ export function userClaims(u, layout) {
   return c;
 }
 
-export function claimsConfig(layout) {
+export function claimsConfig(layout, client) {
   const kc = layout.name === 'keycloak';
+  const g = groupsClaimOf(client);
   return {
-    openid: ['sub', 'groups', ...(kc ? ['realm_access'] : [])],
+    openid: ['sub', ...(g ? [g.name] : []), ...(kc ? ['realm_access'] : [])],
     email: ['email', 'email_verified'],
     profile: ['name', 'given_name', 'family_name', 'preferred_username', 'picture', ...(kc ? [] : ['nickname'])],
-    groups: ['groups'],
+    groups: g ? [g.name] : [],
     roles: kc ? ['realm_access'] : [],
   };
 }
@@ -129,9 +135,12 @@ export function createProvider({
       post_logout_redirect_uris: cfg.client.postLogoutRedirectUris,
       ...(cfg.client.backchannelLogoutUri ? {
         backchannel_logout_uri: cfg.client.backchannelLogoutUri,
-        backchannel_logout_session_required: true,
+        backchannel_logout_session_required: cfg.client.backchannelSessionRequired,
       } : {}),
-      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      grant_types: [
+        ...(cfg.client.standardFlow ? ['authorization_code', 'refresh_token'] : []),
+        ...(cfg.client.serviceAccount ? ['client_credentials'] : []),
+      ],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
@@ -149,9 +158,9 @@ export function createProvider({
     },
     routes: layout.routes,
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', ...(kc ? ['roles'] : [])],
-    claims: claimsConfig(layout),
+    claims: claimsConfig(layout, cfg.client),
     conformIdTokenClaims: false,
-    pkce: { required: () => true },
+    pkce: { required: () => cfg.client.pkceRequired },
     responseTypes: ['code'],
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     clientDefaults: {
@@ -172,7 +181,7 @@ export function createProvider({
         defaultResource: (ctx, client, oneOf) => oneOf || DEFAULT_RESOURCE,
         useGrantedResource: () => true,
         getResourceServerInfo: (ctx, resource, client) => ({
-          audience: client.clientId,
+          audience: cfg.client.audience || client.clientId,
           accessTokenFormat: 'jwt',
           scope: RS_SCOPE,
           jwt: { sign: { alg: 'RS256' } },
@@ -204,7 +213,7 @@ export function createProvider({
         accountId: u.sub,
         async claims() {
           // re-read: claims must reflect /__control edits made after login
-          return userClaims(users.get(sub) || u, layout);
+          return userClaims(users.get(sub) || u, layout, cfg.client);
         },
       };
     },
@@ -235,13 +244,15 @@ export function createProvider({
       if (token.accountId) {
         const u = users.get(token.accountId);
         if (u) {
-          const { sub, ...rest } = userClaims(u, layout);
+          const { sub, ...rest } = userClaims(u, layout, cfg.client);
           Object.assign(extra, rest);
         }
         if (token.sessionUid) extra.sid = token.sessionUid;
       } else {
         extra.preferred_username = `service-account-${token.clientId}`;
         if (kc) extra.realm_access = { roles: [`default-roles-${cfg.realm}`] };
+        // Keycloak names the service account's client roles; the admin API checks them (realm file only).
+        if (cfg.realmFile) extra.resource_access = cfg.realmFile.serviceAccountRoles;
       }
       return extra;
     },

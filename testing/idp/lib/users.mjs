@@ -106,7 +106,8 @@ export function displayName(u) {
 }
 
 export class UserStore {
-  constructor({ file, generated }) {
+  // `list` (users already read, e.g. from a realm file) instead of `file`.
+  constructor({ file, list: given, generated }) {
     this.explicit = new Map(); // sub -> user (insertion order == pk order)
     this.byUsername = new Map(); // username -> sub (explicit users only)
     this.byEmail = new Map(); // lower email -> sub (explicit users only)
@@ -118,7 +119,7 @@ export class UserStore {
     this.genDeletedSorted = null;
     this.version = 0;
     this.cache = new Map();
-    const raw = JSON.parse(readFileSync(file, 'utf8'));
+    const raw = given ?? JSON.parse(readFileSync(file, 'utf8'));
     const list = Array.isArray(raw) ? raw : raw.users;
     if (!Array.isArray(list)) throw new Error(`${file}: expected an array of users (or {"users": [...]})`);
     const baseCreated = Date.UTC(2023, 5, 1);
