@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests on SQLite, the integration tests again on a throwaway
-# PostgreSQL, the OpenAPI drift check, the generated TypeScript client against a running Keyward, and the
+# PostgreSQL, the cluster test (two release instances behind HAProxy), the OpenAPI drift check, the generated TypeScript client against a running Keyward, and the
 # console's browser end-to-end suite (Playwright on Debian's Chromium, /usr/bin/chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,9 @@ echo "== integration tests on PostgreSQL"
 pg_up
 KEYWARD_TEST_PG_URL="$KEYWARD_TEST_PG_URL" cargo test --test api
 pg_down
+
+echo "== cluster: two release instances behind HAProxy (scripts/cluster-test.sh)"
+bash scripts/cluster-test.sh
 
 echo "== console: type-check and build"
 [ -d console/node_modules ] || (cd console && npm ci --no-audit --no-fund)
