@@ -31,20 +31,22 @@ impl Syncer {
         }
     }
 
-    /// Takes the lease if it is free, and closes the runs of whoever held it before.
-    pub(super) async fn take_lease(&self) -> Result<bool, DbErr> {
+    /// Takes the lease if it is free (`None` if not), and closes the runs of whoever held it before: how many.
+    pub(super) async fn take_lease(&self) -> Result<Option<u64>, DbErr> {
         if !self.acquire_lease().await? {
-            return Ok(false);
+            return Ok(None);
         }
-        if let Err(err) = self.abandon_runs().await {
-            self.release_lease().await;
-            return Err(err);
+        match self.abandon_runs().await {
+            Ok(abandoned) => Ok(Some(abandoned)),
+            Err(err) => {
+                self.release_lease().await;
+                Err(err)
+            }
         }
-        Ok(true)
     }
 
     /// With the lease in hand, any earlier holder is dead or gone: its runs would stay `running` for ever.
-    async fn abandon_runs(&self) -> Result<(), DbErr> {
+    async fn abandon_runs(&self) -> Result<u64, DbErr> {
         let n = sync_runs::Entity::update_many()
             .col_expr(sync_runs::Column::Status, Expr::value("failed"))
             .col_expr(sync_runs::Column::FinishedAt, Expr::value(Some(Utc::now())))
@@ -62,7 +64,7 @@ impl Syncer {
                 "sync runs of an instance that stopped renewing the lease marked failed"
             );
         }
-        Ok(())
+        Ok(n)
     }
 
     async fn acquire_lease(&self) -> Result<bool, DbErr> {

@@ -120,7 +120,7 @@ impl Syncer {
     /// Takes the lease and records a new run; the caller then calls [`Syncer::execute`].
     pub async fn begin(&self, trigger: Trigger) -> Result<sync_runs::Model, StartError> {
         self.directory()?;
-        if !self.take_lease().await? {
+        if self.take_lease().await?.is_none() {
             return Err(StartError::AlreadyRunning);
         }
         match self.record_start(trigger, None).await {
@@ -158,12 +158,16 @@ impl Syncer {
     /// Starts a run in the background and answers at once with its record.
     pub async fn spawn(self: &Arc<Self>, trigger: Trigger) -> Result<sync_runs::Model, StartError> {
         let run = self.begin(trigger).await?;
+        self.execute_in_background(&run);
+        Ok(run)
+    }
+
+    fn execute_in_background(self: &Arc<Self>, run: &sync_runs::Model) {
         let this = self.clone();
         let begun = run.clone();
         tokio::spawn(async move {
             this.execute(&begun).await;
         });
-        Ok(run)
     }
 
     /// Runs to the end in this task (CLI, schedule). Returns the finished record.
@@ -176,8 +180,8 @@ impl Syncer {
     /// firing (by a quicker instance) makes the others stand down.
     pub async fn run_scheduled(&self, tick: DateTime<Utc>) {
         match self.take_lease().await {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(Some(_)) => {}
+            Ok(None) => {
                 tracing::info!("scheduled sync skipped: another instance is syncing");
                 return;
             }

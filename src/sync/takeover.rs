@@ -16,9 +16,9 @@ impl Syncer {
     }
 
     /// Starts a `takeover` run when a run is `running` while its lease is free; `None` when no run was
-    /// abandoned (or another instance took it over first). A run records its end before it frees the lease,
-    /// so a run that finished is never taken for an abandoned one.
+    /// abandoned (or another instance took it over first).
     pub async fn take_over(self: &Arc<Self>) -> Result<Option<sync_runs::Model>, StartError> {
+        // The cheap question first: every instance asks it every few seconds.
         let running = sync_runs::Entity::find()
             .filter(sync_runs::Column::Status.eq("running"))
             .count(&self.db)
@@ -26,10 +26,23 @@ impl Syncer {
         if running == 0 {
             return Ok(None);
         }
-        match self.spawn(Trigger::Takeover).await {
-            Ok(run) => Ok(Some(run)),
-            Err(StartError::AlreadyRunning) => Ok(None),
-            Err(err) => Err(err),
+        let Some(abandoned) = self.take_lease().await? else {
+            return Ok(None);
+        };
+        // The run seen above may have ended and freed the lease meanwhile: nothing to replace then.
+        if abandoned == 0 {
+            self.release_lease().await;
+            return Ok(None);
+        }
+        match self.record_start(Trigger::Takeover, None).await {
+            Ok(run) => {
+                self.execute_in_background(&run);
+                Ok(Some(run))
+            }
+            Err(err) => {
+                self.release_lease().await;
+                Err(err.into())
+            }
         }
     }
 }
