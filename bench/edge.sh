@@ -10,6 +10,7 @@
 # `wrk -t1 -c64` for `seconds` against bare /healthz, Keyward /healthz, bare /api/v1/me, Keyward /api/v1/me (both
 # /me with the same Bearer header), then prints the medians, the ratios Keyward/bare and the goals. Any non-2xx
 # answer (a 429 above all) fails the run.
+# KEYWARD_BIN=PATH runs that Keyward binary instead of building one (to compare two builds).
 # EDGE_PERF=DIR also records `perf record -g` of Keyward during one more /healthz and /api/v1/me run each into
 # DIR (the build then keeps line tables and symbols: CARGO_PROFILE_RELEASE_DEBUG, _STRIP).
 set -euo pipefail
@@ -23,7 +24,8 @@ if [ -n "${EDGE_PERF:-}" ]; then
 fi
 source bench/idp.sh
 source scripts/pg.sh
-cargo build --release -q --bin keyward
+kw_bin=${KEYWARD_BIN:-target/release/keyward}
+[ -n "${KEYWARD_BIN:-}" ] || cargo build --release -q --bin keyward
 # The bare crate is outside the workspace: its own lock (Keyward's, so both use the same poem), its own target.
 [ -f bench/bare/Cargo.lock ] || { [ -f Cargo.lock ] && cp Cargo.lock bench/bare/; } || true
 (cd bench/bare && CARGO_TARGET_DIR=../../target/bench-bare cargo build --release -q)
@@ -49,7 +51,7 @@ env -u RUST_LOG KEYWARD_LISTEN=127.0.0.1:$port DATABASE_URL="sqlite://$work/keyw
   KEYWARD_CORS_ORIGINS=https://spa.example.com,https://admin.example.com \
   KEYWARD_RATE_LIMIT_PER_MINUTE=4000000000 KEYWARD_RATE_LIMIT_BURST=4000000000 \
   KEYWARD_OIDC_ISSUER="$issuer" KEYWARD_OIDC_CLIENT_ID=keyward KEYWARD_OIDC_CLIENT_SECRET=keyward-secret \
-  KEYWARD_RBAC_SEED="$work/seed.yaml" target/release/keyward serve >"$work/keyward.log" 2>&1 &
+  KEYWARD_RBAC_SEED="$work/seed.yaml" "$kw_bin" serve >"$work/keyward.log" 2>&1 &
 KW_PID=$!
 until curl -fs "$kw/healthz" >/dev/null 2>&1 && curl -fs "$bare/healthz" >/dev/null 2>&1; do sleep 0.05; done
 
