@@ -12,3 +12,41 @@ start_idp() {
   done
   issuer=$(sed -E 's/.*"issuer":"([^"]+)".*/\1/' "$dir/idp.out")
 }
+
+# `api_token KW DIR` logs alice in at the Keyward KW through the real browser flow (curl: Keyward -> provider form
+# -> Keyward callback, cookies kept in DIR) and prints a Keyward API token for her session.
+api_token() {
+  local kw=$1 dir=$2 url code next
+  local jar=$dir/jar
+  step() { curl -s -b "$jar" -c "$jar" -o "$dir/body" -w '%{http_code} %{redirect_url}\n' "$@"; }
+  read -r _ url < <(step "$kw/auth/login?return_to=/")
+  while [[ "$url" != "$kw/auth/callback"* ]]; do
+    read -r code next < <(step "$url")
+    if [ "$code" = 200 ] && grep -q 'login-form' "$dir/body"; then
+      read -r code next < <(step -X POST "$url" --data-urlencode prompt=login --data-urlencode login=alice \
+        --data-urlencode password=alice-pw)
+    fi
+    [ -n "$next" ] || { echo "login stuck at $url ($code)" >&2; return 1; }
+    url=$next
+  done
+  step "$url" >/dev/null
+  curl -s -b "$jar" -X POST -H 'X-CSRF: 1' "$kw/auth/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/'
+}
+
+# `bench_seed FILE` writes the RBAC seed file of the benchmarks: 13 application permissions + 7 built-ins = 20,
+# spread over two roles mapped from alice's provider groups (with the default `user`, she holds 3 roles).
+bench_seed() {
+  cat >"$1" <<'YAML'
+permissions:
+YAML
+  for i in $(seq 1 13); do echo "  - name: app:action$i" >>"$1"; done
+  cat >>"$1" <<'YAML'
+roles:
+  - name: bench-admins
+    idp_group: admins
+    permissions: [users:read, roles:read, audit:read, sync:read, app:action1, app:action2, app:action3, app:action4, app:action5, app:action6]
+  - name: bench-users
+    idp_group: users
+    permissions: [users:write, roles:write, sync:run, app:action7, app:action8, app:action9, app:action10, app:action11, app:action12, app:action13]
+YAML
+}

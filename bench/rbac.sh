@@ -31,20 +31,7 @@ port=$(free_port)
 kw="http://127.0.0.1:$port"
 IDP_REDIRECT_URIS="$kw/auth/callback" IDP_POST_LOGOUT_REDIRECT_URIS="$kw/" start_idp "$work"
 
-# 13 application permissions + 7 built-ins = 20, spread over two roles mapped from alice's groups.
-cat >"$work/seed.yaml" <<'YAML'
-permissions:
-YAML
-for i in $(seq 1 13); do echo "  - name: app:action$i" >>"$work/seed.yaml"; done
-cat >>"$work/seed.yaml" <<'YAML'
-roles:
-  - name: bench-admins
-    idp_group: admins
-    permissions: [users:read, roles:read, audit:read, sync:read, app:action1, app:action2, app:action3, app:action4, app:action5, app:action6]
-  - name: bench-users
-    idp_group: users
-    permissions: [users:write, roles:write, sync:run, app:action7, app:action8, app:action9, app:action10, app:action11, app:action12, app:action13]
-YAML
+bench_seed "$work/seed.yaml"
 
 if [ "$db" = postgres ]; then
   pg_up >/dev/null
@@ -59,21 +46,7 @@ KEYWARD_LISTEN=127.0.0.1:$port DATABASE_URL="$database_url" KEYWARD_RATE_LIMIT_P
 KW_PID=$!
 until curl -fs "$kw/healthz" >/dev/null 2>&1; do sleep 0.05; done
 
-# The browser login, with curl: Keyward -> provider form -> Keyward callback.
-jar=$work/jar
-step() { curl -s -b "$jar" -c "$jar" -o "$work/body" -w '%{http_code} %{redirect_url}\n' "$@"; }
-read -r _ url < <(step "$kw/auth/login?return_to=/")
-while [[ "$url" != "$kw/auth/callback"* ]]; do
-  read -r code next < <(step "$url")
-  if [ "$code" = 200 ] && grep -q 'login-form' "$work/body"; then
-    read -r code next < <(step -X POST "$url" --data-urlencode prompt=login --data-urlencode login=alice \
-      --data-urlencode password=alice-pw)
-  fi
-  [ -n "$next" ] || { echo "login stuck at $url ($code)"; exit 1; }
-  url=$next
-done
-step "$url" >/dev/null
-token=$(curl -s -b "$jar" -X POST -H 'X-CSRF: 1' "$kw/auth/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+token=$(api_token "$kw" "$work")
 me=$(curl -s -H "Authorization: Bearer $token" "$kw/api/v1/me")
 roles=$(echo "$me" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["roles"]), len(d["permissions"]))')
 echo "alice holds roles/permissions: $roles   database: $db   wrk: $threads thread(s), 64 connections, ${secs}s"

@@ -186,7 +186,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init(config.log_format);
+    // The server logs a line per request, through the batching writer; held to the end of `main`, so that the
+    // lines still pending are written before the process exits.
+    let _log = match cli.command {
+        Command::Serve => telemetry::init_batched(config.log_format),
+        _ => {
+            telemetry::init(config.log_format);
+            None
+        }
+    };
     let result = match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,

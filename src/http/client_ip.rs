@@ -43,15 +43,36 @@ pub fn resolve<'a>(
 /// The request's origin for the audit log: the resolved client address (the peer's when the rate limiter did
 /// not run) and a bounded user agent.
 pub fn origin_of(req: &Request) -> Origin {
-    let ip = req.data::<ClientIp>().map(|c| c.0.to_string()).or_else(|| {
-        req.remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string())
-    });
-    let user_agent = req
-        .header(poem::http::header::USER_AGENT)
-        .map(|ua| ua.chars().take(512).collect());
-    Origin { ip, user_agent }
+    OriginSource::of(req).origin()
+}
+
+/// What [`origin_of`] reads, kept without formatting anything: a layer that needs the origin only in a rare
+/// case (a refusal) takes this before the request moves on.
+pub struct OriginSource {
+    ip: Option<IpAddr>,
+    user_agent: Option<poem::http::HeaderValue>,
+}
+
+impl OriginSource {
+    pub fn of(req: &Request) -> Self {
+        let ip = req
+            .data::<ClientIp>()
+            .map(|c| c.0)
+            .or_else(|| req.remote_addr().as_socket_addr().map(|a| a.ip()));
+        let user_agent = req.headers().get(poem::http::header::USER_AGENT).cloned();
+        Self { ip, user_agent }
+    }
+
+    pub fn origin(&self) -> Origin {
+        Origin {
+            ip: self.ip.map(|ip| ip.to_string()),
+            user_agent: self
+                .user_agent
+                .as_ref()
+                .and_then(|ua| ua.to_str().ok())
+                .map(|ua| ua.chars().take(512).collect()),
+        }
+    }
 }
 
 /// IPv4 clients reached over an IPv6 socket show up as `::ffff:a.b.c.d`; treat them as the IPv4 address.

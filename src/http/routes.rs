@@ -8,7 +8,7 @@ use poem::{
     endpoint::make_sync,
     get, handler,
     http::header,
-    middleware::{CatchPanic, CookieJarManager, Cors, RequestId, ReuseId, SetHeader},
+    middleware::{CatchPanic, CookieJarManager, Cors, SetHeader},
     web::{Data, Html},
 };
 use poem_openapi::{OpenApi, OpenApiService};
@@ -23,8 +23,8 @@ use crate::{
         me::MeApi,
         middleware::{
             body_limit::BodyLimit, metrics::RequestMetrics, nul::RejectNul, problems::problems,
-            rate_limit::RateLimit, refusals::AuditRefusals, request_span::RequestSpan,
-            route_table::RouteTable, security_headers::SecurityHeaders,
+            rate_limit::RateLimit, refusals::AuditRefusals, request_id::RequestId,
+            request_span::RequestSpan, route_table::RouteTable, security_headers::SecurityHeaders,
         },
         roles::RolesApi,
         sessions::{BACKCHANNEL_LOGOUT_PATH, SessionsApi},
@@ -135,6 +135,8 @@ fn routes<T: OpenApi + 'static>(
         routes = routes.nest(console::PREFIX, Console::new(dir.clone()));
     }
     // The operations nested at "/" answer every path not routed above, "/" included: that one is taken first.
+    // Shared, not copied: every request passes here.
+    let console_dir = Arc::new(console_dir);
     let routes = routes.nest("/", svc).around(move |ep, req| {
         let console_dir = console_dir.clone();
         async move {
@@ -212,7 +214,7 @@ pub fn endpoint<T: OpenApi + 'static>(
             routes: table,
         })
         .with(RequestSpan)
-        .with(RequestId::default().reuse_id(ReuseId::Ignore))
+        .with(RequestId)
         .data(state)
 }
 

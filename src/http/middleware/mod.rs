@@ -9,6 +9,7 @@ pub mod params;
 pub mod problems;
 pub mod rate_limit;
 pub mod refusals;
+pub mod request_id;
 pub mod request_span;
 pub mod route_table;
 pub mod security_headers;

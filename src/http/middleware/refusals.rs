@@ -9,7 +9,7 @@ use poem::{
 use crate::{
     audit::{self, Event},
     error::ProblemType,
-    http::{authn::Caller, client_ip::origin_of},
+    http::{authn::Caller, client_ip::OriginSource},
     state::AppState,
 };
 
@@ -37,7 +37,8 @@ impl<E: Endpoint> Endpoint for AuditRefusalsEndpoint<E> {
             return Ok(self.inner.call(req).await?.into_response());
         };
         let (user_id, state) = (principal.user.id, state.clone());
-        let (method, origin) = (req.method().clone(), origin_of(&req));
+        // Read now (the request moves on), formatted only for a refusal.
+        let (method, origin) = (req.method().clone(), OriginSource::of(&req));
         let mut resp = match self.inner.call(req).await {
             Ok(resp) => resp.into_response(),
             Err(err) if err.is_from_response() && err.status() == StatusCode::FORBIDDEN => {
@@ -65,7 +66,7 @@ impl<E: Endpoint> Endpoint for AuditRefusalsEndpoint<E> {
         let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
         audit::fold::record_folded(
             &state.db,
-            &origin,
+            &origin.origin(),
             Event::failure("access.refused", Some(user_id), detail).target(operation.clone()),
             &format!("access.refused {user_id} {operation}"),
         )

@@ -8,9 +8,11 @@ use std::{
 
 use poem::{
     Endpoint, FromRequest, IntoResponse, Middleware, Request, Response, Result, http::Uri,
-    middleware::ReqId, web::RealIp,
+    web::RealIp,
 };
 use tracing::{Instrument, field};
+
+use crate::http::middleware::request_id::ReqId;
 
 /// Query parameters whose values are secrets or single-use: OAuth codes and states, tokens of every kind.
 const SECRET_PARAMS: [&str; 11] = [
@@ -88,7 +90,7 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
                 _ => req.remote_addr().to_string(),
             };
             span.record("remote_addr", remote_addr);
-            if let Some(id) = req.extensions().get::<ReqId>() {
+            if let Some(ReqId(id)) = req.data::<ReqId>() {
                 span.record("request_id", field::display(id));
             }
         }

@@ -16,6 +16,11 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; s
 const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
      font-src 'self'; connect-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+// Built at compile time: every response carries them.
+const COOP: HeaderName = HeaderName::from_static("cross-origin-opener-policy");
+const CORP: HeaderName = HeaderName::from_static("cross-origin-resource-policy");
+const PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
+
 pub struct SecurityHeaders {
     /// Only sent when the public URL is https: over plain http it would be ignored, or pin a dev host.
     pub hsts: bool,
@@ -68,18 +73,12 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
             HeaderValue::from_static("no-referrer"),
         );
         // Keep other origins' windows out of our browsing context group (Spectre, tabnabbing).
-        h.insert(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        );
+        h.insert(COOP, HeaderValue::from_static("same-origin"));
         // Other sites may not embed our responses with no-cors requests; CORS still governs real API calls.
-        h.insert(
-            HeaderName::from_static("cross-origin-resource-policy"),
-            HeaderValue::from_static("same-site"),
-        );
+        h.insert(CORP, HeaderValue::from_static("same-site"));
         // An API needs no device or sensor access; deny the powerful features outright.
         h.insert(
-            HeaderName::from_static("permissions-policy"),
+            PERMISSIONS_POLICY,
             HeaderValue::from_static(
                 "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
             ),
