@@ -17,6 +17,9 @@ trap cleanup EXIT
 # The login tests start the bundled test identity provider (node); it needs its packages once.
 [ -d testing/idp/node_modules ] || (cd testing/idp && npm ci --no-audit --no-fund)
 
+# The deploy tests run `haproxy -c`; the cluster test needs HAProxy, wrk and jq: installed when missing.
+bash scripts/cluster-test.sh --install-only
+
 echo "== Rust tests on SQLite"
 cargo test --workspace
 
