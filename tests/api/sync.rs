@@ -779,57 +779,6 @@ async fn a_run_that_loses_its_lease_fails_and_deactivates_nobody() {
 }
 
 #[tokio::test]
-async fn an_expired_lease_is_taken_over_and_its_run_closed() {
-    let (app, _idp, admin) = admin_app(Layout::Keycloak, &[], &[]).await;
-    let now = chrono::Utc::now();
-    entity::job_leases::ActiveModel {
-        name: Set("user-sync".into()),
-        holder: Set("an-instance-that-died".into()),
-        expires_at: Set(now - chrono::Duration::minutes(5)),
-    }
-    .insert(&app.state.db)
-    .await
-    .unwrap();
-    let dead = entity::sync_runs::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        trigger: Set("schedule".into()),
-        scheduled_for: Set(None),
-        started_at: Set(now - chrono::Duration::minutes(10)),
-        finished_at: Set(None),
-        status: Set("running".into()),
-        pages: Set(3),
-        seen: Set(300),
-        updated: Set(0),
-        deactivated: Set(0),
-        created: Set(0),
-        error: Set(None),
-    }
-    .insert(&app.state.db)
-    .await
-    .unwrap();
-    let run = sync(&app, &admin).await;
-    assert_eq!(run["status"], "succeeded", "{run}");
-    let old = json_of(
-        call(
-            &app,
-            Some(&admin),
-            "GET",
-            &format!("/api/v1/sync/runs/{}", dead.id),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
-    assert_eq!(old["status"], "failed", "{old}");
-    assert!(
-        old["error"].as_str().unwrap().contains("abandoned"),
-        "{old}"
-    );
-    assert!(old["finished_at"].is_string(), "{old}");
-}
-
-#[tokio::test]
 async fn users_deleted_while_authentik_pages_are_in_flight_deactivate_nobody() {
     let (app, idp, admin) =
         admin_app(Layout::Authentik, &[("KEYWARD_SYNC_PAGE_SIZE", "2")], &[]).await;

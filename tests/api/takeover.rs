@@ -49,6 +49,16 @@ async fn dead_instance_run(app: &TestApp, expires_in: chrono::Duration) -> Uuid 
     id
 }
 
+/// The dead instance's run was closed as abandoned.
+async fn assert_abandoned(app: &TestApp, admin: &str, id: Uuid) {
+    let path = format!("/api/v1/sync/runs/{id}");
+    let old = json_of(call(app, Some(admin), "GET", &path, None).await, 200).await;
+    assert_eq!(old["status"], "failed", "{old}");
+    let error = old["error"].as_str().unwrap();
+    assert!(error.contains("abandoned"), "{old}");
+    assert!(old["finished_at"].is_string(), "{old}");
+}
+
 async fn runs(app: &TestApp, admin: &str) -> Vec<Value> {
     let list = json_of(
         call(app, Some(admin), "GET", "/api/v1/sync/runs", None).await,
@@ -89,24 +99,7 @@ async fn a_run_whose_instance_died_is_failed_and_replaced_by_a_takeover_run() {
     let finished = wait_for(&app, &admin, &location).await;
     assert_eq!(finished["status"], "succeeded", "{finished}");
     assert!(finished["seen"].as_i64().unwrap() > 0, "{finished}");
-    let old = json_of(
-        call(
-            &app,
-            Some(&admin),
-            "GET",
-            &format!("/api/v1/sync/runs/{dead}"),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
-    assert_eq!(old["status"], "failed", "{old}");
-    assert!(
-        old["error"].as_str().unwrap().contains("abandoned"),
-        "{old}"
-    );
-    assert!(old["finished_at"].is_string(), "{old}");
+    assert_abandoned(&app, &admin, dead).await;
     // Exactly one replacement.
     let all = runs(&app, &admin).await;
     assert_eq!(
@@ -114,6 +107,16 @@ async fn a_run_whose_instance_died_is_failed_and_replaced_by_a_takeover_run() {
         1,
         "{all:?}"
     );
+}
+
+#[tokio::test]
+async fn a_start_on_an_expired_lease_closes_the_dead_instances_run_first() {
+    let (app, _idp, admin) = admin_app(Layout::Keycloak, &[], &[]).await;
+    // Expired well before the instance's next look (every 10 s with the default lease): the start gets there first.
+    let dead = dead_instance_run(&app, chrono::Duration::minutes(-5)).await;
+    let run = crate::sync::sync(&app, &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_abandoned(&app, &admin, dead).await;
 }
 
 #[tokio::test]
