@@ -39,7 +39,6 @@ impl Bucket {
         }
     }
 
-    /// `None` when `per_minute` is 0, which turns the bucket off.
     /// Counts authenticated callers by user: users behind one NAT do not share a budget, a user on many
     /// addresses keeps one.
     pub fn per_user(mut self) -> Self {
@@ -47,6 +46,7 @@ impl Bucket {
         self
     }
 
+    /// `None` when `per_minute` is 0, which turns the bucket off.
     pub fn new(
         name: &'static str,
         settings: RateLimitSettings,
