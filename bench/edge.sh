@@ -62,16 +62,7 @@ shape() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted(d), 
   { echo "bare /api/v1/me does not have Keyward's shape" >&2; exit 1; }
 echo "cores: $(nproc)   load: $(cut -d' ' -f1-3 /proc/loadavg)   wrk -t1 -c64 -d${secs}s, $rounds rounds, SQLite"
 
-run() { # base path [header] -> "rps p99_ms"
-  local out rps p99 non2xx
-  out=$(wrk -t1 -c64 -d"${secs}s" --latency ${3:+-H "$3"} "$1$2")
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
-  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  [ -z "$non2xx" ] || { echo "non-2xx answers from $1$2: $non2xx" >&2; exit 1; }
-  echo "$rps $p99"
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+run() { wrk_run "$1$2" 1 "$secs" "${3:-}"; } # base path [header] -> "rps p99_ms"
 for i in $(seq 1 "$rounds"); do
   bh=$(run "$bare" /healthz); kh=$(run "$kw" /healthz)
   bm=$(run "$bare" /api/v1/me "$auth"); km=$(run "$kw" /api/v1/me "$auth")

@@ -50,3 +50,18 @@ roles:
     permissions: [users:write, roles:write, sync:run, app:action7, app:action8, app:action9, app:action10, app:action11, app:action12, app:action13]
 YAML
 }
+
+# `wrk_run URL THREADS SECONDS [HEADER]`: one wrk run with 64 connections; prints "req/s p99_ms", and fails on any
+# non-2xx answer (a 429 above all: a bench must measure served requests).
+wrk_run() {
+  local out rps p99 non2xx
+  out=$(wrk -t"$2" -c64 -d"$3s" --latency ${4:+-H "$4"} "$1")
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  [ -z "$non2xx" ] || { echo "non-2xx answers from $1: $non2xx" >&2; exit 1; }
+  echo "$rps $p99"
+}
+
+# The median of the numbers on stdin, one a line.
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -51,18 +51,7 @@ me=$(curl -s -H "Authorization: Bearer $token" "$kw/api/v1/me")
 roles=$(echo "$me" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["roles"]), len(d["permissions"]))')
 echo "alice holds roles/permissions: $roles   database: $db   wrk: $threads thread(s), 64 connections, ${secs}s"
 
-run() { # path [header] -> "rps p99_ms"
-  local out
-  if [ -n "${2:-}" ]; then out=$(wrk -t"$threads" -c64 -d"${secs}s" --latency -H "$2" "$kw$1")
-  else out=$(wrk -t"$threads" -c64 -d"${secs}s" --latency "$kw$1"); fi
-  local rps p99 non2xx
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
-  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  [ -z "$non2xx" ] || { echo "non-2xx answers during $1: $non2xx" >&2; exit 1; }
-  echo "$rps $p99"
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+run() { wrk_run "$kw$1" "$threads" "$secs" "${2:-}"; } # path [header] -> "rps p99_ms"
 : >"$work/h"; : >"$work/m"
 for i in $(seq 1 "$runs"); do
   h=$(run /healthz); m=$(run /api/v1/me "Authorization: Bearer $token")
