@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     num::NonZeroU32,
-    sync::RwLock,
+    sync::{Arc, RwLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -82,7 +82,7 @@ pub struct TokenIssuer {
     /// Tokens already verified, by SHA-256, until they expire: an SPA sends the same token many times, and a
     /// hash costs far less than a signature check. Only the verification is cached; the user's active flag
     /// and permissions are checked on every request.
-    verified: RwLock<HashMap<[u8; 32], ApiClaims>>,
+    verified: RwLock<HashMap<[u8; 32], Arc<ApiClaims>>>,
 }
 
 /// Past this many verified tokens the cache starts over.
@@ -179,7 +179,7 @@ impl TokenIssuer {
     }
 
     /// A token this instance verified before and that has not expired since: no parsing, no signature check.
-    pub fn already_verified(&self, token: &str) -> Option<ApiClaims> {
+    pub fn already_verified(&self, token: &str) -> Option<Arc<ApiClaims>> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.verified
             .read()
@@ -189,12 +189,12 @@ impl TokenIssuer {
     }
 
     /// Checks a Keyward token: EdDSA only, a known key, our `iss` and `aud`, not expired.
-    pub async fn verify(&self, db: &Db, token: &str) -> Result<ApiClaims, String> {
+    pub async fn verify(&self, db: &Db, token: &str) -> Result<Arc<ApiClaims>, String> {
         if let Some(claims) = self.already_verified(token) {
             return Ok(claims);
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let claims = self.verify_uncached(db, token).await?;
+        let claims = Arc::new(self.verify_uncached(db, token).await?);
         if let Ok(mut map) = self.verified.write() {
             if map.len() >= MAX_VERIFIED {
                 let now = unix_now();

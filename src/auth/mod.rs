@@ -38,7 +38,8 @@ const DEFAULT_PROVIDER_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::minu
 /// Who is calling, how they proved it, and what they may do.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user: users::Model,
+    /// Shared with the access cache: a request copies no user.
+    pub user: Arc<users::Model>,
     pub via: Via,
     pub access: Arc<Access>,
 }
@@ -46,9 +47,9 @@ pub struct Principal {
 #[derive(Debug, Clone)]
 pub enum Via {
     /// The session cookie.
-    Session(session_rows::Model),
-    /// A Keyward API token.
-    ApiToken(ApiClaims),
+    Session(Box<session_rows::Model>),
+    /// A Keyward API token (its claims shared with the cache of verified tokens).
+    ApiToken(Arc<ApiClaims>),
     /// An access token issued by the OpenID provider.
     ProviderToken,
 }
@@ -199,8 +200,8 @@ impl Auth {
             access = self.access.access_for(db, &user).await?;
         }
         Ok(Principal {
-            user,
-            via: Via::Session(session),
+            user: Arc::new(user),
+            via: Via::Session(Box::new(session)),
             access,
         })
     }

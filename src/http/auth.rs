@@ -303,7 +303,7 @@ impl AuthApi {
                     Via::ApiToken(claims) => DateTime::from_timestamp(claims.exp as i64, 0),
                     Via::ProviderToken => None,
                 },
-                user: Some(UserProfile::from(&p.user)),
+                user: Some(UserProfile::from(&*p.user)),
             },
             None => SessionInfo {
                 authenticated: false,

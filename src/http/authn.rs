@@ -2,6 +2,8 @@
 //! `Authorization: Bearer` token. It also declares the security schemes in the OpenAPI spec (`http::spec` pairs
 //! the cookie with the `X-CSRF` header).
 
+use std::sync::Arc;
+
 use poem::{Request, RequestBody, http::header};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
@@ -19,14 +21,15 @@ pub const SESSION_SCHEME: &str = "SessionCookie";
 pub const BEARER_SCHEME: &str = "BearerToken";
 pub const CSRF_SCHEME: &str = "CsrfHeader";
 
-/// The caller, authenticated. Taking it as a parameter makes an operation require credentials.
-pub struct Authenticated(pub Principal);
+/// The caller, authenticated. Taking it as a parameter makes an operation require credentials. Shared with the
+/// edge, which authenticated it first: nothing is copied per request.
+pub struct Authenticated(pub Arc<Principal>);
 
 impl Authenticated {
     /// The guard each protected operation starts with: 403 naming the permission when it is missing.
     pub fn require(&self, permission: &str) -> Result<&Principal, ApiError> {
         if self.0.access.has(permission) {
-            Ok(&self.0)
+            Ok(&*self.0)
         } else {
             Err(ApiError::forbidden(format!(
                 "this operation needs the permission `{permission}`"
@@ -54,7 +57,7 @@ fn into_poem(err: ApiError) -> poem::Error {
 
 /// The caller as the edge authenticated them (`middleware::rate_limit`), so the operation does not do it again.
 #[derive(Clone)]
-pub struct Caller(pub Principal);
+pub struct Caller(pub Arc<Principal>);
 
 /// Why the edge could not authenticate the request, handed to the operation (once) instead of trying again:
 /// a bad token is verified once, a database outage waited for once.
@@ -217,7 +220,7 @@ impl<'a> ApiExtractor<'a> for Authenticated {
         }
         authenticate(req, true)
             .await
-            .map(Authenticated)
+            .map(|p| Authenticated(Arc::new(p)))
             .map_err(|e| into_poem(e.into()))
     }
 }

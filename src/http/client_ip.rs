@@ -40,6 +40,17 @@ pub fn resolve<'a>(
     last_trusted
 }
 
+/// The client address of a request: `None` when the peer is no socket (nothing to resolve or to count).
+pub fn of_request(req: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = req.remote_addr().as_socket_addr()?.ip();
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("unreadable"));
+    Some(resolve(peer, forwarded, trusted))
+}
+
 /// The request's origin for the audit log: the resolved client address (the peer's when the rate limiter did
 /// not run) and a bounded user agent.
 pub fn origin_of(req: &Request) -> Origin {

@@ -4,30 +4,24 @@
 use std::sync::Arc;
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Response, Route,
+    Endpoint, EndpointExt, Response, Route,
     endpoint::make_sync,
     get, handler,
-    http::header,
-    middleware::{CatchPanic, CookieJarManager, Cors, SetHeader},
+    middleware::{CookieJarManager, Cors},
     web::{Data, Html},
 };
 use poem_openapi::{OpenApi, OpenApiService};
 
 use crate::{
     config::Config,
-    error::{Problem, ProblemType},
     http::{
         auth::AuthApi,
         console::{self, Console},
         health::HealthApi,
         me::MeApi,
-        middleware::{
-            body_limit::BodyLimit, metrics::RequestMetrics, nul::RejectNul, problems::problems,
-            rate_limit::RateLimit, refusals::AuditRefusals, request_id::RequestId,
-            request_span::RequestSpan, route_table::RouteTable, security_headers::SecurityHeaders,
-        },
+        middleware::{edge::Edge, gate::Gate, route_table::RouteTable},
         roles::RolesApi,
-        sessions::{BACKCHANNEL_LOGOUT_PATH, SessionsApi},
+        sessions::SessionsApi,
         spec,
         sync::SyncApi,
         users::UsersApi,
@@ -108,11 +102,12 @@ fn cors(config: &Config) -> Cors {
         .max_age(600)
 }
 
-/// The routes: Keyward's operations, the spec and its UI, metrics, and the console with `/` leading to it.
+/// The routes: Keyward's operations, the spec and its UI, metrics, and the console (`/` leading to it is the
+/// gate's).
 fn routes<T: OpenApi + 'static>(
     svc: OpenApiService<T, ()>,
-    console_dir: Option<std::path::PathBuf>,
-) -> (impl Endpoint<Output = Response>, Arc<RouteTable>) {
+    console_dir: Option<&std::path::Path>,
+) -> (Route, Arc<RouteTable>) {
     let raw = svc.spec();
     let spec = spec::finish(&raw);
     let table = Arc::new(RouteTable::from_spec(
@@ -131,91 +126,37 @@ fn routes<T: OpenApi + 'static>(
         )
         .at("/docs", get(make_sync(move |_| docs.clone())))
         .at("/metrics", get(metrics_endpoint));
-    if let Some(dir) = &console_dir {
-        routes = routes.nest(console::PREFIX, Console::new(dir.clone()));
+    if let Some(dir) = console_dir {
+        routes = routes.nest(console::PREFIX, Console::new(dir.to_owned()));
     }
-    // The operations nested at "/" answer every path not routed above, "/" included: that one is taken first.
-    // Shared, not copied: every request passes here.
-    let console_dir = Arc::new(console_dir);
-    let routes = routes.nest("/", svc).around(move |ep, req| {
-        let console_dir = console_dir.clone();
-        async move {
-            if req.uri().path() == "/" && req.method() == poem::http::Method::GET {
-                return Ok(console::root(console_dir.as_deref()));
-            }
-            ep.call(req).await.map(IntoResponse::into_response)
-        }
-    });
-    (routes, table)
+    // The operations nested at "/" answer every path not routed above.
+    (routes.nest("/", svc), table)
 }
 
-/// The whole HTTP application: routes and the middleware stack around them (the last `.with` is outermost).
+/// The whole HTTP application: the edge (`middleware::edge`), CORS, the cookie jar, the gate
+/// (`middleware::gate`), then the routes. Few layers on purpose: every request crosses each of them.
 pub fn endpoint<T: OpenApi + 'static>(
     state: AppState,
     extra: T,
 ) -> impl Endpoint<Output = Response> {
-    let (routes, table) = routes(service(extra), state.config.console_dir.clone());
-    let cors = cors(&state.config);
-
-    let inner = problems(
-        routes
-            .with(CatchPanic::new().with_handler(|_| {
-                Problem::new(
-                    ProblemType::Internal,
-                    "an unexpected error occurred; it has been logged",
-                )
-                .into_response()
-            }))
-            .with(BodyLimit {
-                max_bytes: MAX_BODY_BYTES,
-            })
-            .with(RejectNul {
-                table: table.clone(),
-            })
-            .with(AuditRefusals)
-            .with(RateLimit {
-                limits: state.rate_limits.clone(),
-                metrics: state.metrics.clone(),
-            })
-            // The rate limit reads the session cookie before any operation does (they share the jar).
-            .with(CookieJarManager::new()),
-        table.clone(),
-    );
-    // Responses differ by Origin (CORS headers or a refusal), so shared caches must key on it.
-    let vary_origin = SetHeader::new().appending(header::VARY, "Origin");
-    // The provider's back-channel logout is server to server: no CORS, and never cached (§2.8).
-    // Boxed: the stack's type is otherwise too deep for the compiler.
-    let inner = Arc::new(inner.boxed());
-    let plain = inner.clone();
-    let with_cors = inner.with(cors).around(move |ep, req| {
-        let plain = plain.clone();
-        async move {
-            if req.uri().path() != BACKCHANNEL_LOGOUT_PATH {
-                return ep.call(req).await.map(IntoResponse::into_response);
-            }
-            let mut resp = match plain.call(req).await {
-                Ok(resp) => resp.into_response(),
-                Err(err) => err.into_response(),
-            };
-            resp.headers_mut().insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-store"),
-            );
-            Ok(resp)
+    let (routes, table) = routes(service(extra), state.config.console_dir.as_deref());
+    let gate = Arc::new(
+        Gate {
+            inner: routes,
+            state: state.clone(),
+            table: table.clone(),
+            console_dir: state.config.console_dir.clone(),
+            max_body_bytes: MAX_BODY_BYTES,
         }
-    });
-    problems(with_cors, table.clone())
-        .with(vary_origin)
-        .with(SecurityHeaders {
-            hsts: state.config.is_https(),
-        })
-        .with(RequestMetrics {
-            metrics: state.metrics.clone(),
-            routes: table,
-        })
-        .with(RequestSpan)
-        .with(RequestId)
-        .data(state)
+        // The rate limit reads the session cookie before any operation does (they share the jar).
+        .with(CookieJarManager::new()),
+    );
+    Edge {
+        cors: gate.clone().with(cors(&state.config)),
+        plain: gate,
+        table,
+        state,
+    }
 }
 
 #[cfg(test)]

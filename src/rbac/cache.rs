@@ -36,7 +36,7 @@ const MAX_ENTRIES: usize = 50_000;
 /// A user as last read, with what they may do.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    pub user: users::Model,
+    pub user: Arc<users::Model>,
     pub access: Arc<Access>,
     /// The user's live sessions (public id → expiry) as last read. API tokens die with their session; a
     /// session opened or extended since is not here, and is looked up (`auth::sessions::is_live`).
@@ -111,7 +111,7 @@ impl AccessCache {
     /// Access for a user row the caller just read (the session path joins it already).
     pub async fn access_for(&self, db: &Db, user: &users::Model) -> Result<Arc<Access>, DbErr> {
         if let Some(hit) = self.cached(user.id)
-            && hit.user == *user
+            && *hit.user == *user
         {
             return Ok(hit.access.clone());
         }
@@ -139,7 +139,7 @@ impl AccessCache {
             .map(|s| (s.public_id, s.expires_at))
             .collect();
         let resolved = Arc::new(Resolved {
-            user,
+            user: Arc::new(user),
             access,
             sessions,
         });
@@ -226,7 +226,7 @@ mod tests {
         let live = Uuid::new_v4();
         let expired = Uuid::new_v4();
         let resolved = Resolved {
-            user: crate::users::test_user("s"),
+            user: crate::users::test_user("s").into(),
             access: Arc::default(),
             sessions: HashMap::from([
                 (live, Utc::now() + chrono::Duration::minutes(5)),

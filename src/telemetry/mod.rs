@@ -2,7 +2,7 @@
 
 mod batched;
 
-use std::io;
+use std::io::{self, IsTerminal};
 
 use tracing_subscriber::{
     EnvFilter, fmt, fmt::writer::EitherWriter, layer::SubscriberExt, util::SubscriberInitExt,
@@ -65,9 +65,20 @@ fn install(format: LogFormat, out: Out) {
             )
             .try_init(),
         LogFormat::Pretty => registry
-            .with(fmt::layer().with_writer(out).with_target(false))
+            .with(
+                fmt::layer()
+                    .with_writer(out)
+                    .with_target(false)
+                    .with_ansi(colours()),
+            )
             .try_init(),
     };
+}
+
+/// Colours for a terminal only: in a file or a log collector the escape codes are noise, written for every
+/// request. `NO_COLOR` turns them off anywhere.
+fn colours() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
-//! Cross-cutting request handling, outermost first in `http::routes::endpoint`: request id, request span,
-//! metrics, security headers, CORS, rate limits (which also resolve the caller), auditing refused attempts, NUL
-//! in the query or path, body size limit, panic catching.
+//! Cross-cutting request handling, in two layers (`http::routes::endpoint`): the edge (request id, request span,
+//! metrics, security headers, errors as problems) outside CORS, the gate (rate limits, which also resolve the
+//! caller; NUL in the query or path; body size limit; panics; auditing refused attempts) inside it. The other
+//! modules are the concerns those two call.
 
 pub mod body_limit;
+pub mod edge;
+pub mod gate;
 pub mod metrics;
 pub mod nul;
 pub mod params;

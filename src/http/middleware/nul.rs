@@ -1,9 +1,7 @@
 //! NUL (U+0000) in a query parameter or a path segment is refused before routing, with a 400 naming the
 //! parameter: no database Keyward runs on stores it in text, so it must never reach one.
 
-use std::sync::Arc;
-
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem::{IntoResponse, Response, http::Uri};
 
 use crate::{
     error::{ApiError, FieldError},
@@ -14,37 +12,10 @@ use crate::{
 /// refusing the callback would lose the failed login's audit event.
 const PROVIDER_TEXT: &[(&str, &str)] = &[("/auth/callback", "error_description")];
 
-pub struct RejectNul {
-    /// The spec's templated paths, to name a path parameter.
-    pub table: Arc<RouteTable>,
-}
-
-impl<E: Endpoint> Middleware<E> for RejectNul {
-    type Output = RejectNulEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        RejectNulEndpoint {
-            inner,
-            table: self.table.clone(),
-        }
-    }
-}
-
-pub struct RejectNulEndpoint<E> {
-    inner: E,
-    table: Arc<RouteTable>,
-}
-
-impl<E: Endpoint> Endpoint for RejectNulEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, req: Request) -> Result<Self::Output> {
-        let uri = req.uri();
-        if let Some(field) = nul_field(&self.table, uri.path(), uri.query().unwrap_or("")) {
-            return Ok(ApiError::validation(vec![nul_error(field)]).into_response());
-        }
-        Ok(self.inner.call(req).await?.into_response())
-    }
+/// A 400 naming the first parameter holding NUL, if one does.
+pub fn refuse(table: &RouteTable, uri: &Uri) -> Option<Response> {
+    let field = nul_field(table, uri.path(), uri.query().unwrap_or(""))?;
+    Some(ApiError::validation(vec![nul_error(field)]).into_response())
 }
 
 /// The error for a field holding NUL; request bodies (`http::body`) report it the same way.

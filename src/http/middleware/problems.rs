@@ -1,11 +1,9 @@
 //! Turns errors from the routes into problem documents (RFC 9457): poem's and poem-openapi's own errors are
 //! mapped here, parameters named as the spec names them, the `Allow` header of a 405 taken from the spec; the
-//! matched route stays on the response for the metrics.
-
-use std::sync::Arc;
+//! matched route stays on the response for the metrics. `middleware::gate` and `middleware::edge` call it.
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, PathPattern, Response,
+    IntoResponse, PathPattern, Response,
     http::{HeaderValue, Method, StatusCode, Uri, header},
 };
 
@@ -14,29 +12,14 @@ use crate::{
     http::middleware::{params::parameter_errors, route_table::RouteTable},
 };
 
-/// Turns errors from the wrapped endpoint into problem responses, keeping the matched route for metrics.
-pub fn problems<E: Endpoint + 'static>(
-    ep: E,
-    table: Arc<RouteTable>,
-) -> impl Endpoint<Output = Response> {
-    ep.around(move |ep, req| {
-        let table = table.clone();
-        async move {
-            // A Uri clone shares its bytes; it is only read when there is an error to describe.
-            let (method, uri) = (req.method().clone(), req.uri().clone());
-            match ep.call(req).await {
-                Ok(resp) => Ok(resp.into_response()),
-                Err(err) => {
-                    let pattern = err.data::<PathPattern>().cloned();
-                    let mut resp = problem_from_error(err, &method, &uri, &table);
-                    if let Some(pattern) = pattern {
-                        resp.set_data(pattern);
-                    }
-                    Ok(resp)
-                }
-            }
-        }
-    })
+/// [`problem_from_error`], keeping the matched route on the response for the metrics.
+pub fn into_problem(err: poem::Error, method: &Method, uri: &Uri, table: &RouteTable) -> Response {
+    let pattern = err.data::<PathPattern>().cloned();
+    let mut resp = problem_from_error(err, method, uri, table);
+    if let Some(pattern) = pattern {
+        resp.set_data(pattern);
+    }
+    resp
 }
 
 /// Turns any error that reached the edge into a problem response. Errors an operation built itself

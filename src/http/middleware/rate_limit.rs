@@ -1,12 +1,11 @@
-//! Enforces the request budgets of `rate_limit` at the edge: resolves the client address for every request and
-//! the caller behind valid credentials (kept for the operation, which then authenticates nothing twice),
-//! counts it (CORS preflights and health probes excepted) and answers 429 with `Retry-After` when a bucket is
-//! empty.
+//! Enforces the request budgets of `rate_limit` (from `middleware::gate`): resolves the caller behind valid
+//! credentials (kept for the operation, which then authenticates nothing twice), counts the request (CORS
+//! preflights and health probes excepted) and answers 429 with `Retry-After` when a bucket is empty.
 
 use std::sync::{Arc, Mutex};
 
 use poem::{
-    Endpoint, IntoResponse, Middleware, Request, Response, Result,
+    Request, Response,
     http::{HeaderValue, Method, header},
 };
 
@@ -14,66 +13,35 @@ use crate::{
     error::{Problem, ProblemType},
     http::{
         authn::{Caller, EdgeAuthFailure, authenticate},
-        client_ip::{self, ClientIp},
+        client_ip::ClientIp,
         health,
     },
     metrics::Metrics,
     rate_limit::{RateLimits, Refusal},
 };
 
-/// Resolves the client address for every request and enforces the buckets.
-pub struct RateLimit {
-    pub limits: Arc<RateLimits>,
-    pub metrics: Arc<Metrics>,
-}
-
-impl<E: Endpoint> Middleware<E> for RateLimit {
-    type Output = RateLimitEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        RateLimitEndpoint {
-            inner,
-            limits: self.limits.clone(),
-            metrics: self.metrics.clone(),
-        }
+/// Spends the request's budget: `Some(429)` when a bucket is empty. The client address is the one the edge
+/// resolved ([`ClientIp`]); without one (no socket peer) nothing is counted.
+pub async fn enforce(
+    req: &mut Request,
+    limits: &RateLimits,
+    metrics: &Metrics,
+) -> Option<Response> {
+    let ip = req.data::<ClientIp>()?.0;
+    if !counts(req) {
+        return None;
     }
-}
-
-pub struct RateLimitEndpoint<E> {
-    inner: E,
-    limits: Arc<RateLimits>,
-    metrics: Arc<Metrics>,
-}
-
-impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, mut req: Request) -> Result<Self::Output> {
-        if let Some(peer) = req.remote_addr().as_socket_addr().map(|a| a.ip()) {
-            let forwarded = req
-                .headers()
-                .get_all("x-forwarded-for")
-                .iter()
-                .map(|v| v.to_str().unwrap_or("unreadable"));
-            let ip = client_ip::resolve(peer, forwarded, self.limits.trusted_proxies());
-            req.set_data(ClientIp(ip));
-            let user = if counts(&req) && self.limits.per_user(req.uri().path()) {
-                caller(&mut req).await
-            } else {
-                None
-            };
-            if counts(&req)
-                && let Err(refusal) = self.limits.check(req.uri().path(), ip, user).await
-            {
-                self.metrics
-                    .rate_limited
-                    .with_label_values(&[refusal.bucket])
-                    .inc();
-                return Ok(too_many_requests(&refusal));
-            }
-        }
-        Ok(self.inner.call(req).await?.into_response())
-    }
+    let user = if limits.per_user(req.uri().path()) {
+        caller(req).await
+    } else {
+        None
+    };
+    let refusal = limits.check(req.uri().path(), ip, user).await.err()?;
+    metrics
+        .rate_limited
+        .with_label_values(&[refusal.bucket])
+        .inc();
+    Some(too_many_requests(&refusal))
 }
 
 /// The user behind the request's credentials, authenticated as the operation would (a cookie only with
@@ -86,7 +54,7 @@ async fn caller(req: &mut Request) -> Option<uuid::Uuid> {
     match authenticate(req, true).await {
         Ok(principal) => {
             let id = principal.user.id;
-            req.set_data(Caller(principal));
+            req.set_data(Caller(Arc::new(principal)));
             Some(id)
         }
         Err(err) => {

@@ -3,7 +3,8 @@
 //! of one caller and operation within a minute fold into one event (`audit::fold`).
 
 use poem::{
-    Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result, http::StatusCode,
+    PathPattern, Request, Response, Result,
+    http::{Method, StatusCode},
 };
 
 use crate::{
@@ -13,34 +14,31 @@ use crate::{
     state::AppState,
 };
 
-pub struct AuditRefusals;
+/// What auditing a refusal needs, read before the request moves on; only a caller the edge knows can be
+/// refused a privilege, so everyone else has none.
+pub struct Watch {
+    user_id: uuid::Uuid,
+    state: AppState,
+    method: Method,
+    origin: OriginSource,
+}
 
-impl<E: Endpoint> Middleware<E> for AuditRefusals {
-    type Output = AuditRefusalsEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        AuditRefusalsEndpoint { inner }
+impl Watch {
+    pub fn of(req: &Request) -> Option<Self> {
+        let (Caller(principal), state) = (req.data::<Caller>()?, req.data::<AppState>()?);
+        Some(Self {
+            user_id: principal.user.id,
+            state: state.clone(),
+            method: req.method().clone(),
+            // Formatted only for a refusal.
+            origin: OriginSource::of(req),
+        })
     }
-}
 
-pub struct AuditRefusalsEndpoint<E> {
-    inner: E,
-}
-
-impl<E: Endpoint> Endpoint for AuditRefusalsEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, req: Request) -> Result<Self::Output> {
-        // Only a caller the edge knows can be refused a privilege; everyone else passes untouched.
-        let (Some(Caller(principal)), Some(state)) = (req.data::<Caller>(), req.data::<AppState>())
-        else {
-            return Ok(self.inner.call(req).await?.into_response());
-        };
-        let (user_id, state) = (principal.user.id, state.clone());
-        // Read now (the request moves on), formatted only for a refusal.
-        let (method, origin) = (req.method().clone(), OriginSource::of(&req));
-        let mut resp = match self.inner.call(req).await {
-            Ok(resp) => resp.into_response(),
+    /// Records the operation's answer if it is a privilege refused; the answer itself passes unchanged.
+    pub async fn record(self, result: Result<Response>) -> Result<Response> {
+        let mut resp = match result {
+            Ok(resp) => resp,
             Err(err) if err.is_from_response() && err.status() == StatusCode::FORBIDDEN => {
                 let pattern = err.data::<PathPattern>().cloned();
                 let mut resp = err.into_response();
@@ -61,12 +59,13 @@ impl<E: Endpoint> Endpoint for AuditRefusalsEndpoint<E> {
         if problem["type"] != ProblemType::Forbidden.uri().as_str() {
             return Ok(resp);
         }
+        let (user_id, method) = (self.user_id, &self.method);
         let route = resp.data::<PathPattern>().map_or("?", |p| &*p.0);
         let operation = format!("{method} {route}");
         let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
         audit::fold::record_folded(
-            &state.db,
-            &origin.origin(),
+            &self.state.db,
+            &self.origin.origin(),
             Event::failure("access.refused", Some(user_id), detail).target(operation.clone()),
             &format!("access.refused {user_id} {operation}"),
         )

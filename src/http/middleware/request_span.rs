@@ -1,18 +1,18 @@
-//! The span every log line of a request is recorded in (remote address, method, URI, request id) and the one
+//! The span every log line of a request is recorded in (request id, client address, method, URI) and the one
 //! `response` line with status and duration. One-time values and tokens in the query never reach the log.
 
 use std::{
     fmt::{self, Display, Write as _},
-    time::Instant,
+    net::IpAddr,
+    time::Duration,
 };
 
 use poem::{
-    Endpoint, FromRequest, IntoResponse, Middleware, Request, Response, Result, http::Uri,
-    web::RealIp,
+    Request,
+    http::{StatusCode, Uri},
 };
-use tracing::{Instrument, field};
-
-use crate::http::middleware::request_id::ReqId;
+use tracing::{Span, field};
+use uuid::Uuid;
 
 /// Query parameters whose values are secrets or single-use: OAuth codes and states, tokens of every kind.
 const SECRET_PARAMS: [&str; 11] = [
@@ -58,61 +58,29 @@ fn is_secret(name: &str) -> bool {
     name.contains('%') || SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
-pub struct RequestSpan;
-
-impl<E: Endpoint> Middleware<E> for RequestSpan {
-    type Output = RequestSpanEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        RequestSpanEndpoint { inner }
+/// The span of one request. Error-level, so that a line logged at any level names its request; its fields are
+/// formatted once, when the span is made, and only if a subscriber wants it.
+pub fn span(req: &Request, id: Uuid, client: Option<IpAddr>) -> Span {
+    let span = tracing::error_span!(
+        "request",
+        request_id = %id,
+        remote_addr = field::Empty,
+        version = ?req.version(),
+        method = %req.method(),
+        uri = %RedactedUri(req.original_uri()),
+    );
+    if !span.is_disabled() {
+        match client {
+            Some(ip) => span.record("remote_addr", field::display(ip)),
+            None => span.record("remote_addr", field::display(req.remote_addr())),
+        };
     }
+    span
 }
 
-pub struct RequestSpanEndpoint<E> {
-    inner: E,
-}
-
-impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, req: Request) -> Result<Self::Output> {
-        let span = tracing::info_span!(
-            "request",
-            remote_addr = field::Empty,
-            version = ?req.version(),
-            method = %req.method(),
-            uri = %RedactedUri(req.original_uri()),
-            request_id = field::Empty,
-        );
-        if !span.is_disabled() {
-            let remote_addr = match RealIp::from_request_without_body(&req).await {
-                Ok(RealIp(Some(ip))) => ip.to_string(),
-                _ => req.remote_addr().to_string(),
-            };
-            span.record("remote_addr", remote_addr);
-            if let Some(ReqId(id)) = req.data::<ReqId>() {
-                span.record("request_id", field::display(id));
-            }
-        }
-        async move {
-            let started = Instant::now();
-            let res = self.inner.call(req).await;
-            let duration = started.elapsed();
-            match res {
-                Ok(resp) => {
-                    let resp = resp.into_response();
-                    tracing::info!(status = %resp.status(), ?duration, "response");
-                    Ok(resp)
-                }
-                Err(err) => {
-                    tracing::info!(status = %err.status(), error = %err, ?duration, "error");
-                    Err(err)
-                }
-            }
-        }
-        .instrument(span)
-        .await
-    }
+/// The one line a request leaves at the default level, inside its span.
+pub fn log_response(status: StatusCode, duration: Duration) {
+    tracing::info!(status = %status, ?duration, "response");
 }
 
 #[cfg(test)]
