@@ -8,8 +8,9 @@
 # allow-list, the body limit, session-revocation checks, and the in-process rate limiter with a budget so high it
 # never refuses (no Redis). Logs alice in (3 roles, 20 permissions) and takes a Keyward API token. Each round runs
 # `wrk -t1 -c64` for `seconds` against bare /healthz, Keyward /healthz, bare /api/v1/me, Keyward /api/v1/me (both
-# /me with the same Bearer header), then prints the medians, the ratios Keyward/bare and the goals. Any non-2xx
-# answer (a 429 above all) fails the run.
+# /me with the same Bearer header) and bare /api/v1/me-direct (the same JSON written straight with serde, as
+# Keyward's /me writes it), then prints the medians, the ratios Keyward/bare, the goals, and the strict ratio
+# against /me-direct. Any non-2xx answer (a 429 above all) fails the run.
 # KEYWARD_BIN=PATH runs that Keyward binary instead of building one (to compare two builds).
 # EDGE_PERF=DIR also records `perf record -g` of Keyward during one more /healthz and /api/v1/me run each into
 # DIR (the build then keeps line tables and symbols: CARGO_PROFILE_RELEASE_DEBUG, _STRIP).
@@ -58,16 +59,20 @@ until curl -fs "$kw/healthz" >/dev/null 2>&1 && curl -fs "$bare/healthz" >/dev/n
 token=$(api_token "$kw" "$work")
 auth="Authorization: Bearer $token"
 shape() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted(d), len(d["roles"]), len(d["permissions"]))'; }
-[ "$(curl -s -H "$auth" "$kw/api/v1/me" | shape)" = "$(curl -s -H "$auth" "$bare/api/v1/me" | shape)" ] ||
-  { echo "bare /api/v1/me does not have Keyward's shape" >&2; exit 1; }
+for path in /api/v1/me /api/v1/me-direct; do
+  [ "$(curl -s -H "$auth" "$kw/api/v1/me" | shape)" = "$(curl -s -H "$auth" "$bare$path" | shape)" ] ||
+    { echo "bare $path does not have Keyward's shape" >&2; exit 1; }
+done
 echo "cores: $(nproc)   load: $(cut -d' ' -f1-3 /proc/loadavg)   wrk -t1 -c64 -d${secs}s, $rounds rounds, SQLite"
 
 run() { wrk_run "$1$2" 1 "$secs" "${3:-}"; } # base path [header] -> "rps p99_ms"
 for i in $(seq 1 "$rounds"); do
   bh=$(run "$bare" /healthz); kh=$(run "$kw" /healthz)
   bm=$(run "$bare" /api/v1/me "$auth"); km=$(run "$kw" /api/v1/me "$auth")
-  echo "round $i (req/s p99-ms): bare /healthz $bh, keyward /healthz $kh, bare /me $bm, keyward /me $km"
+  bd=$(run "$bare" /api/v1/me-direct "$auth")
+  echo "round $i (req/s p99-ms): bare /healthz $bh, keyward /healthz $kh, bare /me $bm, keyward /me $km, bare /me-direct $bd"
   echo "$bh" >>"$work/bh"; echo "$kh" >>"$work/kh"; echo "$bm" >>"$work/bm"; echo "$km" >>"$work/km"
+  echo "$bd" >>"$work/bd"
 done
 if curl -s "$kw/metrics" | grep -q '^keyward_rate_limit_rejections_total'; then
   echo "Keyward answered 429" >&2; exit 1
@@ -85,7 +90,7 @@ fi
 python3 - "$work" <<'PY'
 import statistics, sys
 d = sys.argv[1]
-m = {k: [tuple(map(float, l.split())) for l in open(f"{d}/{k}")] for k in ("bh", "kh", "bm", "km")}
+m = {k: [tuple(map(float, l.split())) for l in open(f"{d}/{k}")] for k in ("bh", "kh", "bm", "km", "bd")}
 med = {k: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v)) for k, v in m.items()}
 print(f"{'median':<12}{'bare req/s':>12}{'p99':>10}{'keyward req/s':>15}{'p99':>10}{'ratio':>8}")
 for name, b, k in (("/healthz", "bh", "kh"), ("/api/v1/me", "bm", "km")):
@@ -98,4 +103,8 @@ goals = (
 for what, v, op, goal in goals:
     ok = v >= goal if op == ">=" else v <= goal
     print(f"{what}: {v:.2f} (goal {op} {goal}) {'reached' if ok else 'NOT reached'}")
+# Keyward's /me writes its JSON straight from the cached access; bare /me builds poem-openapi's document first.
+# Against a bare /me that writes straight too, only the edge differs.
+print(f"strict: bare /me-direct {med['bd'][0]:.0f} req/s p99 {med['bd'][1]:.2f}ms; Keyward /me / bare /me-direct: "
+      f"{med['km'][0] / med['bd'][0]:.2f} req/s, p99 {med['km'][1] / med['bd'][1]:.2f}")
 PY
