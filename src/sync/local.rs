@@ -389,6 +389,12 @@ mod tests {
     }
 
     #[test]
+    fn a_local_user_costs_the_run_56_bytes() {
+        // What a million-user run holds per user (bench/README.md): a key and a digest, no strings.
+        assert_eq!(size_of::<(SubjectKey, Digest)>(), 56);
+    }
+
+    #[test]
     fn pages_keep_only_users_they_change() {
         let mut loader = Loader::new();
         let (same, renamed, off, back) = (
