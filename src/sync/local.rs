@@ -2,11 +2,7 @@
 //! [`Digest`]s. Pages then read from the table only the users they change, and the end of the run knows,
 //! without reading the table again, who the listing did not mention.
 
-use std::{
-    collections::{HashMap, HashSet},
-    hash::RandomState,
-    sync::Arc,
-};
+use std::{collections::HashSet, hash::RandomState, sync::Arc, time::Instant};
 
 use crate::db::Db;
 use chrono::{DateTime, Utc};
@@ -22,23 +18,25 @@ use uuid::Uuid;
 use super::{
     directory::{DirectoryUser, Page},
     reconcile::{self, Digest, LocalUser, LocalUserRef},
+    subjects::{Collision, SubjectKey, SubjectMap, Subjects},
 };
 
-struct Entry {
-    digest: Digest,
-    /// Created after the run started (a first login during the listing): the provider may have added them
-    /// after the page that would have held them was read, so their absence proves nothing.
-    recent: bool,
-    listed: bool,
-}
-
+/// The issuer's users when the run started, about 60 bytes each: at a million users, what a run holds is
+/// these digests, not the users (a map keyed by the subject strings took 200 MB and more).
 pub struct LocalIndex {
     keys: RandomState,
-    users: HashMap<String, Entry>,
-    /// Listed users with no local user when the run started (created by this run, or not at all).
-    unknown: HashSet<String>,
-    /// Distinct users listed, service accounts left out.
-    people: u64,
+    subjects: Subjects,
+    users: SubjectMap<Digest>,
+    /// By position in `users`: listed by this run.
+    listed: Vec<bool>,
+    /// Created after the run started (a first login during the listing): the provider may have added them
+    /// after the page that would have held them was read, so their absence proves nothing.
+    recent: HashSet<Uuid>,
+    /// Listed users with no local user when the run started (created by this run, or not at all), with
+    /// repeats: a subject listed twice counts once in [`Self::people`].
+    unknown: Vec<SubjectKey>,
+    /// Distinct local users listed, service accounts left out.
+    known_people: u64,
     /// Anything listed, service accounts included.
     listed_any: bool,
 }
@@ -50,6 +48,47 @@ pub struct Candidates {
     pub ids: Vec<Uuid>,
 }
 
+/// Digests collected as the users are read, then sorted into a [`LocalIndex`].
+struct Loader {
+    keys: RandomState,
+    subjects: Subjects,
+    entries: Vec<(SubjectKey, Digest)>,
+    recent: HashSet<Uuid>,
+}
+
+impl Loader {
+    fn new() -> Self {
+        Self {
+            keys: RandomState::new(),
+            subjects: Subjects::new(),
+            entries: Vec::new(),
+            recent: HashSet::new(),
+        }
+    }
+
+    fn add(&mut self, subject: &str, user: &LocalUserRef<'_>, recent: bool) {
+        let digest = reconcile::digest(user, &self.keys);
+        self.entries.push((self.subjects.key(subject), digest));
+        if recent {
+            self.recent.insert(user.id);
+        }
+    }
+
+    fn finish(self) -> Result<LocalIndex, Collision> {
+        let users = SubjectMap::build(self.entries)?;
+        Ok(LocalIndex {
+            listed: vec![false; users.len()],
+            keys: self.keys,
+            subjects: self.subjects,
+            users,
+            recent: self.recent,
+            unknown: Vec::new(),
+            known_people: 0,
+            listed_any: false,
+        })
+    }
+}
+
 impl LocalIndex {
     /// Reads the issuer's users once, as a stream, keeping a digest of each. The rows go straight through sqlx
     /// and their text is hashed where it lies: decoding every row into an owned model first, this read (most of
@@ -57,6 +96,7 @@ impl LocalIndex {
     /// user may outlast a request's statement deadline, so it uses the pool directly.
     pub async fn load(db: &Db, issuer: &str, run_started: DateTime<Utc>) -> Result<Self, DbErr> {
         use users::Column as C;
+        let started = Instant::now();
         let db = db.pool();
         let backend = db.get_database_backend();
         let sql = users::Entity::find()
@@ -66,15 +106,22 @@ impl LocalIndex {
             .filter(C::Issuer.eq(issuer))
             .build(backend)
             .sql;
-        let mut index = Self::new();
+        let mut loader = Loader::new();
         let read = match backend {
             DbBackend::Sqlite => {
                 let pool = db.get_sqlite_connection_pool();
-                index.read(pool, sql, issuer, run_started).await
+                match pool.acquire().await {
+                    Ok(mut conn) => {
+                        loader
+                            .read::<sqlx::Sqlite>(&mut conn, sql, issuer, run_started)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
             }
             DbBackend::Postgres => {
                 let pool = db.get_postgres_connection_pool();
-                index.read(pool, sql, issuer, run_started).await
+                loader.read_pg(pool, sql, issuer, run_started).await
             }
             other => {
                 return Err(DbErr::BackendNotSupported {
@@ -84,13 +131,97 @@ impl LocalIndex {
             }
         };
         read.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))?;
+        let read_seconds = started.elapsed().as_secs_f64();
+        let index = loader.finish().map_err(|e| DbErr::Custom(e.to_string()))?;
+        tracing::info!(
+            users = index.users.len(),
+            read_seconds,
+            seconds = started.elapsed().as_secs_f64(),
+            "local users read"
+        );
         Ok(index)
+    }
+
+    /// Distinct users listed so far, service accounts left out.
+    pub fn people(&mut self) -> u64 {
+        self.unknown.sort_unstable();
+        self.unknown.dedup();
+        self.known_people + self.unknown.len() as u64
+    }
+
+    pub fn listed_any(&self) -> bool {
+        self.listed_any
+    }
+
+    /// Marks a page's users as listed and keeps those it may change: unknown locally, or contradicting
+    /// their digest.
+    pub fn take(&mut self, page: Page) -> Candidates {
+        self.listed_any |= !page.users.is_empty() || !page.skipped.is_empty();
+        // Service accounts are not synced, but a local one that is listed is not gone either.
+        for subject in page.skipped {
+            if let Some(i) = self.users.position(self.subjects.key(&subject)) {
+                self.listed[i] = true;
+            }
+        }
+        let mut wanted = Candidates::default();
+        for user in page.users {
+            let key = self.subjects.key(&user.subject);
+            match self.users.position(key) {
+                Some(i) => {
+                    if !self.listed[i] {
+                        self.listed[i] = true;
+                        self.known_people += 1;
+                    }
+                    let digest = self.users.value(i);
+                    if !reconcile::unchanged(&user, digest, &self.keys) {
+                        wanted.ids.push(digest.id);
+                        wanted.users.push(user);
+                    }
+                }
+                None => {
+                    self.unknown.push(key);
+                    wanted.users.push(user);
+                }
+            }
+        }
+        wanted
+    }
+
+    /// Users active when the run started whom the listing did not mention: gone from the provider. Only
+    /// meaningful once the listing is complete.
+    pub fn missing(&self) -> Vec<Uuid> {
+        self.users
+            .values()
+            .zip(&self.listed)
+            .filter(|(d, listed)| d.active && !**listed && !self.recent.contains(&d.id))
+            .map(|(d, _)| d.id)
+            .collect()
+    }
+}
+
+impl Loader {
+    /// On PostgreSQL, in a transaction of its own without the pool's statement timeout, which the server
+    /// applies to every statement: at a million users the read takes longer and was cancelled.
+    async fn read_pg(
+        &mut self,
+        pool: &sqlx::PgPool,
+        sql: String,
+        issuer: &str,
+        run_started: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let mut txn = pool.begin().await?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *txn)
+            .await?;
+        self.read::<sqlx::Postgres>(&mut txn, sql, issuer, run_started)
+            .await?;
+        txn.commit().await
     }
 
     /// `sql` selects [`LocalUser::COLUMNS`] and `created_at` of the users of issuer `issuer`.
     async fn read<DB>(
         &mut self,
-        pool: &sqlx::Pool<DB>,
+        conn: &mut DB::Connection,
         sql: String,
         issuer: &str,
         run_started: DateTime<Utc>,
@@ -104,102 +235,53 @@ impl LocalIndex {
         for<'a> bool: sqlx::Decode<'a, DB> + sqlx::Type<DB>,
         for<'a> DateTime<Utc>: sqlx::Decode<'a, DB> + sqlx::Type<DB>,
         for<'a> &'a str: sqlx::ColumnIndex<DB::Row>,
+        usize: sqlx::ColumnIndex<DB::Row>,
     {
+        use sqlx::Column as _;
         use users::Column as C;
         let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(issuer)
-            .fetch(pool);
+            .fetch(conn);
+        // Columns are found by name once, then by position: by name, each row paid ten lookups.
+        let names = [
+            C::Id,
+            C::Email,
+            C::EmailVerified,
+            C::DisplayName,
+            C::Username,
+            C::AvatarUrl,
+            C::Active,
+            C::DeactivatedBy,
+            C::CreatedAt,
+            C::Subject,
+        ];
+        let mut at: Option<[usize; 10]> = None;
         while let Some(row) = rows.try_next().await? {
-            let user = LocalUserRef {
-                id: row.try_get(C::Id.as_str())?,
-                email: row.try_get(C::Email.as_str())?,
-                email_verified: row.try_get(C::EmailVerified.as_str())?,
-                display_name: row.try_get(C::DisplayName.as_str())?,
-                username: row.try_get(C::Username.as_str())?,
-                avatar_url: row.try_get(C::AvatarUrl.as_str())?,
-                active: row.try_get(C::Active.as_str())?,
-                deactivated_by: row.try_get(C::DeactivatedBy.as_str())?,
+            let at = match at {
+                Some(at) => at,
+                None => {
+                    let mut found = [0; 10];
+                    for (slot, name) in found.iter_mut().zip(names) {
+                        *slot = row.try_column(name.as_str())?.ordinal();
+                    }
+                    *at.insert(found)
+                }
             };
-            let created_at: DateTime<Utc> = row.try_get(C::CreatedAt.as_str())?;
-            let subject = row.try_get(C::Subject.as_str())?;
-            self.insert(subject, &user, created_at >= run_started);
+            let user = LocalUserRef {
+                id: row.try_get(at[0])?,
+                email: row.try_get(at[1])?,
+                email_verified: row.try_get(at[2])?,
+                display_name: row.try_get(at[3])?,
+                username: row.try_get(at[4])?,
+                avatar_url: row.try_get(at[5])?,
+                active: row.try_get(at[6])?,
+                deactivated_by: row.try_get(at[7])?,
+            };
+            let created_at: DateTime<Utc> = row.try_get(at[8])?;
+            let subject = row.try_get(at[9])?;
+            self.add(subject, &user, created_at >= run_started);
         }
         Ok(())
-    }
-
-    fn new() -> Self {
-        Self {
-            keys: RandomState::new(),
-            users: HashMap::new(),
-            unknown: HashSet::new(),
-            people: 0,
-            listed_any: false,
-        }
-    }
-
-    fn insert(&mut self, subject: &str, user: &LocalUserRef<'_>, recent: bool) {
-        let digest = reconcile::digest(user, &self.keys);
-        self.users.insert(
-            subject.to_owned(),
-            Entry {
-                digest,
-                recent,
-                listed: false,
-            },
-        );
-    }
-
-    /// Marks a page's users as listed and keeps those it may change: unknown locally, or contradicting
-    /// their digest.
-    pub fn take(&mut self, page: Page) -> Candidates {
-        self.listed_any |= !page.users.is_empty() || !page.skipped.is_empty();
-        // Service accounts are not synced, but a local one that is listed is not gone either.
-        for subject in page.skipped {
-            if let Some(entry) = self.users.get_mut(&subject) {
-                entry.listed = true;
-            }
-        }
-        let mut wanted = Candidates::default();
-        for user in page.users {
-            match self.users.get_mut(&user.subject) {
-                Some(entry) => {
-                    if !entry.listed {
-                        entry.listed = true;
-                        self.people += 1;
-                    }
-                    if !reconcile::unchanged(&user, &entry.digest, &self.keys) {
-                        wanted.ids.push(entry.digest.id);
-                        wanted.users.push(user);
-                    }
-                }
-                None => {
-                    if self.unknown.insert(user.subject.clone()) {
-                        self.people += 1;
-                    }
-                    wanted.users.push(user);
-                }
-            }
-        }
-        wanted
-    }
-
-    /// Distinct users listed so far, service accounts left out.
-    pub fn people(&self) -> u64 {
-        self.people
-    }
-
-    pub fn listed_any(&self) -> bool {
-        self.listed_any
-    }
-
-    /// Users active when the run started whom the listing did not mention: gone from the provider. Only
-    /// meaningful once the listing is complete.
-    pub fn missing(&self) -> Vec<Uuid> {
-        self.users
-            .values()
-            .filter(|e| e.digest.active && !e.recent && !e.listed)
-            .map(|e| e.digest.id)
-            .collect()
     }
 }
 
@@ -298,16 +380,23 @@ mod tests {
                 .await
                 .unwrap()
                 .unwrap();
-            let entry = &index.users[&u.subject];
+            let digest = index.users.get(index.subjects.key(&u.subject)).unwrap();
             let expected = reconcile::digest(&LocalUser::from(&stored).to_ref(), &index.keys);
-            assert_eq!(entry.digest, expected, "{}", u.subject);
-            assert_eq!(entry.recent, u.subject == "recent", "{}", u.subject);
+            assert_eq!(*digest, expected, "{}", u.subject);
+            let recent = index.recent.contains(&u.id);
+            assert_eq!(recent, u.subject == "recent", "{}", u.subject);
         }
     }
 
     #[test]
+    fn a_local_user_costs_the_run_56_bytes() {
+        // What a million-user run holds per user (bench/README.md): a key and a digest, no strings.
+        assert_eq!(size_of::<(SubjectKey, Digest)>(), 56);
+    }
+
+    #[test]
     fn pages_keep_only_users_they_change() {
-        let mut index = LocalIndex::new();
+        let mut loader = Loader::new();
         let (same, renamed, off, back) = (
             local("same", "Same", true),
             local("renamed", "Old", true),
@@ -315,8 +404,9 @@ mod tests {
             local("back", "Back", false),
         );
         for u in [&same, &renamed, &off, &back] {
-            index.insert(&u.subject, &u.to_ref(), false);
+            loader.add(&u.subject, &u.to_ref(), false);
         }
+        let mut index = loader.finish().unwrap();
         let wanted = index.take(page(
             vec![
                 listed("same", "Same", true),
@@ -335,7 +425,7 @@ mod tests {
 
     #[test]
     fn missing_are_active_users_from_before_the_run_that_nobody_listed() {
-        let mut index = LocalIndex::new();
+        let mut loader = Loader::new();
         let (listed_user, gone, inactive, recent, service) = (
             local("listed", "L", true),
             local("gone", "G", true),
@@ -344,16 +434,18 @@ mod tests {
             local("service", "S", true),
         );
         for u in [&listed_user, &gone, &inactive, &service] {
-            index.insert(&u.subject, &u.to_ref(), false);
+            loader.add(&u.subject, &u.to_ref(), false);
         }
-        index.insert(&recent.subject, &recent.to_ref(), true);
+        loader.add(&recent.subject, &recent.to_ref(), true);
+        let mut index = loader.finish().unwrap();
         assert!(!index.listed_any());
-        // A subject listed twice (offset paging while users come and go) counts once.
+        // A subject listed twice (offset paging while users come and go) counts once, known or not.
         index.take(page(vec![listed("listed", "L", true)], &["service"]));
         index.take(page(
             vec![listed("listed", "L", true), listed("new", "N", true)],
             &[],
         ));
+        index.take(page(vec![listed("new", "N", true)], &[]));
         assert!(index.listed_any());
         assert_eq!(index.people(), 2, "the service account is not a person");
         assert_eq!(index.missing(), [gone.id]);

@@ -19,6 +19,7 @@ mod lease;
 mod memberships;
 mod remap;
 mod run;
+mod subjects;
 mod takeover;
 mod target;
 
