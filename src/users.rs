@@ -10,6 +10,9 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+mod search;
+pub use search::list;
+
 use crate::{
     auth::provider::ProviderClaims,
     db::Db,
@@ -191,60 +194,6 @@ pub struct UserFilter {
     pub active: Option<bool>,
 }
 
-pub async fn list(
-    db: &impl ConnectionTrait,
-    filter: &UserFilter,
-    page: u64,
-    per_page: u64,
-) -> Result<(Vec<users::Model>, u64), DbErr> {
-    use sea_orm::{
-        PaginatorTrait, QueryOrder,
-        sea_query::{Expr, ExprTrait, Func},
-    };
-    let mut query = users::Entity::find().order_by_asc(users::Column::CreatedAt);
-    if let Some(email) = &filter.email {
-        // `%` and `_` in the filter act as LIKE wildcards: harmless for a search box.
-        let pattern = format!("%{}%", email.to_lowercase());
-        if db.get_database_backend() == sea_orm::DbBackend::Sqlite && trigram_searchable(email) {
-            // The trigram table narrows the rows (PostgreSQL's planner finds its index on its own); the
-            // comparison below still decides, so both paths answer alike.
-            query = query.filter(users::Column::Id.in_subquery(email_trigram_matches(&pattern)));
-        }
-        query =
-            query.filter(Expr::expr(Func::lower(Expr::col(users::Column::Email))).like(pattern));
-    }
-    if let Some(active) = filter.active {
-        query = query.filter(users::Column::Active.eq(active));
-    }
-    if let Some(role_id) = filter.role_id {
-        query =
-            query.filter(users::Column::Id.in_subquery(crate::rbac::store::holders_of(role_id)));
-    }
-    let pages = query.paginate(db, per_page);
-    let total = pages.num_items().await?;
-    Ok((pages.fetch_page(page - 1).await?, total))
-}
-
-/// FTS5 answers a LIKE from its trigram index only when the pattern holds three characters in a row that are
-/// not wildcards; otherwise it reads its whole table, slower than reading `users`.
-fn trigram_searchable(needle: &str) -> bool {
-    let mut run = 0;
-    needle.chars().any(|c| {
-        run = if c == '%' || c == '_' { 0 } else { run + 1 };
-        run >= 3
-    })
-}
-
-/// Ids of the users whose lower-cased email matches `pattern`, from SQLite's trigram table (migration 12).
-fn email_trigram_matches(pattern: &str) -> sea_orm::sea_query::SelectStatement {
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-    Query::select()
-        .column(Alias::new("user_id"))
-        .from(Alias::new("users_email_fts"))
-        .and_where(Expr::col(Alias::new("email")).like(pattern))
-        .to_owned()
-}
-
 /// A name for the audit log: email, else username, else id.
 pub fn label(user: &users::Model) -> String {
     user.email
@@ -334,16 +283,6 @@ mod tests {
 
     fn claims(json: serde_json::Value) -> ProviderClaims {
         serde_json::from_value(json).unwrap()
-    }
-
-    #[test]
-    fn only_three_characters_in_a_row_outside_wildcards_reach_the_trigram_index() {
-        for needle in ["abc", "a%bcd", "é_xyz", "zoë", "user0001"] {
-            assert!(trigram_searchable(needle), "{needle}");
-        }
-        for needle in ["", "ab", "a%b_c", "ab%cd", "%%%", "__x"] {
-            assert!(!trigram_searchable(needle), "{needle}");
-        }
     }
 
     #[test]

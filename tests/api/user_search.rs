@@ -7,6 +7,8 @@ use sea_orm::{
     FromQueryResult, IntoActiveModel, Statement,
 };
 
+use keyward::users::UserFilter;
+
 use crate::{
     helpers::{TestApp, TestDb},
     idp::Layout,
@@ -195,14 +197,16 @@ async fn the_email_index_follows_new_changed_and_deleted_users() {
     assert_index_in_step(&app).await;
 }
 
-/// The index the migration made is there, and on SQLite its table holds exactly one row per user with an email.
+/// The index the migration made is there, and on SQLite its trigram table holds exactly one row per user with an
+/// email, its sort keys one per user.
 async fn assert_index_in_step(app: &TestApp) {
     let db = &app.state.db;
     let backend = db.get_database_backend();
     let sql = if backend == DbBackend::Postgres {
         "SELECT (SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'users_email_trgm_idx') AS a, 1::bigint AS b"
     } else {
-        "SELECT (SELECT COUNT(*) FROM users_email_fts) AS a, (SELECT COUNT(*) FROM users WHERE email IS NOT NULL) AS b"
+        "SELECT (SELECT COUNT(*) FROM users_email_fts) * 10000000 + (SELECT COUNT(*) FROM users_search_keys) AS a, \
+         (SELECT COUNT(*) FROM users WHERE email IS NOT NULL) * 10000000 + (SELECT COUNT(*) FROM users) AS b"
     };
     let row = db
         .query_one_raw(Statement::from_string(backend, sql))
@@ -270,4 +274,226 @@ async fn without_the_right_to_create_pg_trgm_the_migrations_pass_and_the_search_
         .execute_unprepared(&format!("DROP ROLE IF EXISTS {role}"))
         .await
         .unwrap();
+}
+
+/// Every page `users::list` gives for `filter` at `per_page` (the API's listing, without its request budget),
+/// joined, and the totals each page reported.
+async fn all_pages(
+    app: &TestApp,
+    filter: &UserFilter,
+    per_page: u64,
+) -> (Vec<uuid::Uuid>, Vec<u64>) {
+    let (mut ids, mut totals) = (vec![], vec![]);
+    for page in 1.. {
+        let (rows, total) = keyward::users::list(&app.state.db, filter, page, per_page)
+            .await
+            .unwrap();
+        totals.push(total);
+        ids.extend(rows.iter().map(|u| u.id));
+        if (rows.len() as u64) < per_page {
+            break;
+        }
+    }
+    (ids, totals)
+}
+
+async fn role_held_by(app: &TestApp, name: &str, holders: &[uuid::Uuid]) {
+    let now = chrono::Utc::now();
+    let role = uuid::Uuid::now_v7();
+    entity::roles::ActiveModel {
+        id: Set(role),
+        name: Set(name.into()),
+        description: Set(String::new()),
+        is_default: Set(false),
+        built_in: Set(false),
+        idp_group: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+    for (i, user) in holders.iter().enumerate() {
+        // The first holder has the role twice, by hand and from the provider: one user all the same.
+        for source in if i == 0 {
+            &["manual", "provider"][..]
+        } else {
+            &["manual"][..]
+        } {
+            entity::user_roles::ActiveModel {
+                user_id: Set(*user),
+                role_id: Set(role),
+                source: Set((*source).into()),
+                granted_by: Set(None),
+                granted_at: Set(now),
+            }
+            .insert(&app.state.db)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_page_of_a_role_an_email_or_no_filter_lists_the_users_oldest_first_with_the_exact_total()
+ {
+    let (app, _idp, admin) = with_admin(Layout::Keycloak, &[]).await;
+    // Inserted newest first, so that the order of insertion is not the order of the listing.
+    let mut users = vec![];
+    for n in (1..=24i64).rev() {
+        let tag = if n % 12 == 5 { "rare" } else { "crowd" };
+        let id = insert(&app, Some(&format!("u{n}.{tag}@search.test")), n).await;
+        users.push((n, id));
+    }
+    users.sort();
+    let ids: Vec<uuid::Uuid> = users.iter().map(|(_, id)| *id).collect();
+    let crowd: Vec<uuid::Uuid> = users
+        .iter()
+        .filter(|(n, _)| n % 12 != 5)
+        .map(|(_, id)| *id)
+        .collect();
+    let rare = vec![ids[4], ids[16]];
+    role_held_by(&app, "crowd-role", &crowd).await;
+    role_held_by(&app, "rare-role", &rare).await;
+
+    let role = |name: &'static str| keyward::rbac::store::find_role_by_name(&app.state.db, name);
+    let crowd_role = role("crowd-role").await.unwrap().map(|r| r.id);
+    let rare_role = role("rare-role").await.unwrap().map(|r| r.id);
+    let email = |needle: &str| Some(needle.to_owned());
+    for per_page in [1, 2, 3, 7, 200] {
+        for (filter, expected) in [
+            (
+                UserFilter {
+                    role_id: crowd_role,
+                    ..Default::default()
+                },
+                &crowd,
+            ),
+            (
+                UserFilter {
+                    role_id: rare_role,
+                    ..Default::default()
+                },
+                &rare,
+            ),
+            (
+                UserFilter {
+                    email: email(".crowd@"),
+                    ..Default::default()
+                },
+                &crowd,
+            ),
+            (
+                UserFilter {
+                    email: email("RARE"),
+                    ..Default::default()
+                },
+                &rare,
+            ),
+            (
+                UserFilter {
+                    email: email("search.test"),
+                    active: Some(true),
+                    ..Default::default()
+                },
+                &ids,
+            ),
+            (
+                UserFilter {
+                    email: email("rare"),
+                    role_id: crowd_role,
+                    ..Default::default()
+                },
+                &vec![],
+            ),
+        ] {
+            let (listed, totals) = all_pages(&app, &filter, per_page).await;
+            assert_eq!(&listed, expected, "{filter:?}, {per_page} a page");
+            assert!(
+                totals.iter().all(|t| *t == expected.len() as u64),
+                "{filter:?}: {totals:?}"
+            );
+        }
+        // Unfiltered: the admin who logged in first, then the test's users.
+        let (listed, totals) = all_pages(&app, &UserFilter::default(), per_page).await;
+        assert_eq!(listed[1..], ids, "unfiltered, {per_page} a page");
+        assert!(
+            totals.iter().all(|t| *t == ids.len() as u64 + 1),
+            "{totals:?}"
+        );
+    }
+    // The API answers from the same listing.
+    let list = json_of(
+        call(
+            &app,
+            Some(&admin),
+            "GET",
+            "/api/v1/users?role=rare-role&per_page=1&page=2",
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["items"][0]["id"], rare[1].to_string());
+}
+
+/// Search tables and indexes of migration 12 present in the database.
+async fn search_objects(app: &TestApp) -> i64 {
+    let db = &app.state.db;
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Postgres {
+        "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname IN \
+         ('users_email_trgm_idx', 'users_created_at_idx', 'user_roles_role_id_user_id_idx')"
+    } else {
+        "SELECT COUNT(*) AS n FROM sqlite_master WHERE name IN ('users_email_fts', 'users_search_keys', \
+         'users_search_keys_order_idx', 'user_roles_role_id_user_id_idx') OR name LIKE 'users_search_%'"
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+#[tokio::test]
+async fn the_search_migration_goes_down_and_up_again_and_indexes_the_users_already_there() {
+    use migration::MigratorTrait;
+    let app = crate::helpers::spawn_app().await;
+    let first = insert(&app, Some("Before.Down@search.test"), 1).await;
+    let present = search_objects(&app).await;
+    assert!(present >= 3, "{present}");
+
+    migration::Migrator::down(app.state.db.pool(), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(search_objects(&app).await, 0);
+    // Written while the search tables are gone: indexed when they come back.
+    let second = insert(&app, Some("while.down@search.test"), 2).await;
+    migration::Migrator::up(app.state.db.pool(), None)
+        .await
+        .unwrap();
+    assert_eq!(search_objects(&app).await, present);
+    assert_index_in_step(&app).await;
+
+    let email = |needle: &str| UserFilter {
+        email: Some(needle.to_owned()),
+        ..Default::default()
+    };
+    for (needle, expected) in [
+        ("before.down", vec![first]),
+        ("search.test", vec![first, second]),
+    ] {
+        let (rows, total) = keyward::users::list(&app.state.db, &email(needle), 1, 20)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows.iter().map(|u| u.id).collect::<Vec<_>>(),
+            expected,
+            "{needle}"
+        );
+        assert_eq!(total, expected.len() as u64, "{needle}");
+    }
 }
