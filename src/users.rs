@@ -10,6 +10,9 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+mod search;
+pub use search::list;
+
 use crate::{
     auth::provider::ProviderClaims,
     db::Db,
@@ -189,35 +192,6 @@ pub struct UserFilter {
     /// Holds this role (by name, any source).
     pub role_id: Option<Uuid>,
     pub active: Option<bool>,
-}
-
-pub async fn list(
-    db: &impl ConnectionTrait,
-    filter: &UserFilter,
-    page: u64,
-    per_page: u64,
-) -> Result<(Vec<users::Model>, u64), DbErr> {
-    use sea_orm::{
-        PaginatorTrait, QueryOrder,
-        sea_query::{Expr, ExprTrait, Func},
-    };
-    let mut query = users::Entity::find().order_by_asc(users::Column::CreatedAt);
-    if let Some(email) = &filter.email {
-        // `%` and `_` in the filter act as LIKE wildcards: harmless for a search box.
-        let pattern = format!("%{}%", email.to_lowercase());
-        query =
-            query.filter(Expr::expr(Func::lower(Expr::col(users::Column::Email))).like(pattern));
-    }
-    if let Some(active) = filter.active {
-        query = query.filter(users::Column::Active.eq(active));
-    }
-    if let Some(role_id) = filter.role_id {
-        query =
-            query.filter(users::Column::Id.in_subquery(crate::rbac::store::holders_of(role_id)));
-    }
-    let pages = query.paginate(db, per_page);
-    let total = pages.num_items().await?;
-    Ok((pages.fetch_page(page - 1).await?, total))
 }
 
 /// A name for the audit log: email, else username, else id.

@@ -12,6 +12,7 @@ mod m20261201_000007_session_ids;
 mod m20261201_000008_provider_events;
 mod m20261201_000009_audit_counts;
 mod m20261201_000011_drop_token_revocations;
+mod m20261201_000012_user_search;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_provider_events::Migration),
             Box::new(m20261201_000009_audit_counts::Migration),
             Box::new(m20261201_000011_drop_token_revocations::Migration),
+            Box::new(m20261201_000012_user_search::Migration),
         ]
     }
 }

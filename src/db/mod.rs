@@ -54,8 +54,25 @@ async fn connect_once(settings: &DatabaseSettings) -> Result<DatabaseConnection,
             o.journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
                 .busy_timeout(lock_wait)
+        })
+        .map_sqlx_sqlite_pool_opts(|p| {
+            p.after_connect(|conn, _| Box::pin(open_search_table(conn)))
         });
     Database::connect(opt).await
+}
+
+/// A connection opens the FTS5 table behind the user search (migration 12) the first time a statement names
+/// it, inserts into `users` included (a trigger writes it), and opening it reads the table's settings. Inside
+/// a deferred transaction that read pins a snapshot, and the insert's write then fails at once with "database
+/// is locked" if another writer committed meanwhile. Opening it here, outside any transaction, leaves nothing
+/// to read later. Before migrations the table is missing: nothing to open.
+async fn open_search_table(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+) -> Result<(), sea_orm::sqlx::Error> {
+    let _ = sea_orm::sqlx::query("SELECT 1 FROM users_email_fts WHERE rowid = 0")
+        .execute(conn)
+        .await;
+    Ok(())
 }
 
 /// Applies pending migrations in one transaction, taking turns with other instances that start together so

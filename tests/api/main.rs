@@ -34,3 +34,4 @@ mod spec;
 mod sync;
 mod sync_events;
 mod takeover;
+mod user_search;
