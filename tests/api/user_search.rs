@@ -148,6 +148,33 @@ async fn email_search_answers_as_a_scan_does_for_short_long_and_wildcard_substri
 }
 
 #[tokio::test]
+async fn quotes_and_backslashes_in_the_needle_are_searched_for_not_run() {
+    // PostgreSQL's listing writes the needle into the statement (its planner must see the value): quoting it
+    // wrong would run the client's text as SQL.
+    let (app, _idp, admin) = with_admin(Layout::Keycloak, &[]).await;
+    let odd = [
+        "o'neil@search.test",
+        "back\\slash@search.test",
+        "x');drop@search.test",
+    ];
+    for (n, email) in odd.iter().enumerate() {
+        insert(&app, Some(email), n as i64 + 10).await;
+    }
+    assert_search(&app, &admin, "o'neil", &odd[..1]).await;
+    assert_search(&app, &admin, "x');drop", &odd[2..]).await;
+    assert_search(&app, &admin, "'; DROP TABLE users; --", &[]).await;
+    assert_search(&app, &admin, "') OR ('1'='1", &[]).await;
+    // A backslash escapes the next character in PostgreSQL's LIKE and not in SQLite's: each answers as its own
+    // scan does.
+    for needle in ["k\\s", "\\'", "é'\\x", "'\\"] {
+        let (listed, total) = searched(&app, &admin, needle).await;
+        assert_eq!(listed, scanned(&app, needle).await, "{needle:?}");
+        assert_eq!(total, listed.len() as u64, "{needle:?}");
+    }
+    assert_search(&app, &admin, "search.test", &odd).await;
+}
+
+#[tokio::test]
 async fn the_email_index_follows_new_changed_and_deleted_users() {
     let (app, _idp, admin) = with_admin(Layout::Keycloak, &[]).await;
     let kept = insert(&app, Some("keep.me@search.test"), 1).await;
