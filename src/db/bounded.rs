@@ -9,8 +9,8 @@ use std::{future::Future, pin::Pin, time::Duration};
 
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    ExecResult, IsolationLevel, QueryResult, RuntimeErr, Statement, TransactionError,
-    TransactionOptions, TransactionSession, TransactionTrait,
+    ExecResult, IsolationLevel, QueryResult, RuntimeErr, SqliteTransactionMode, Statement,
+    TransactionError, TransactionOptions, TransactionSession, TransactionTrait,
 };
 
 /// The connection pool, with a deadline on every statement. Cloning shares the pool.
@@ -119,7 +119,18 @@ macro_rules! bounded_connection {
                 .await
             }
 
-            async fn begin_with_options(&self, options: TransactionOptions) -> Result<Tx, DbErr> {
+            async fn begin_with_options(
+                &self,
+                mut options: TransactionOptions,
+            ) -> Result<Tx, DbErr> {
+                // Every transaction Keyward opens writes. A deferred one on SQLite takes a read snapshot at its
+                // first read (a statement prepared after a schema change, a trigger's FTS5 table opened) and
+                // then fails at once with SQLITE_BUSY_SNAPSHOT ("database is locked", 517) if another writer
+                // committed meanwhile; an immediate one takes the write lock first, waiting its turn. PostgreSQL
+                // ignores the mode.
+                options
+                    .sqlite_transaction_mode
+                    .get_or_insert(SqliteTransactionMode::Immediate);
                 let inner = bounded(self.limit, self.$field.begin_with_options(options)).await?;
                 Ok(Tx {
                     inner,
