@@ -145,7 +145,6 @@ pub fn endpoint<T: OpenApi + 'static>(
             inner: routes,
             state: state.clone(),
             table: table.clone(),
-            console_dir: state.config.console_dir.clone(),
             max_body_bytes: MAX_BODY_BYTES,
         }
         // The rate limit reads the session cookie before any operation does (they share the jar).
@@ -155,6 +154,7 @@ pub fn endpoint<T: OpenApi + 'static>(
         cors: gate.clone().with(cors(&state.config)),
         plain: gate,
         table,
+        hsts: state.config.is_https(),
         state,
     }
 }

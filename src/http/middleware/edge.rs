@@ -31,6 +31,8 @@ pub struct Edge<C, P> {
     pub plain: P,
     pub state: AppState,
     pub table: Arc<RouteTable>,
+    /// Only when the public URL is https: over plain http it would be ignored, or pin a dev host.
+    pub hsts: bool,
 }
 
 impl<C: Endpoint, P: Endpoint> Endpoint for Edge<C, P> {
@@ -67,7 +69,7 @@ impl<C: Endpoint, P: Endpoint> Endpoint for Edge<C, P> {
         // Responses differ by Origin (CORS headers or a refusal), so shared caches must key on it.
         resp.headers_mut()
             .append(header::VARY, HeaderValue::from_static("Origin"));
-        security_headers::apply(resp.headers_mut(), csp, state.config.is_https());
+        security_headers::apply(resp.headers_mut(), csp, self.hsts);
         request_id::set_header(&mut resp, id);
         Ok(resp)
     }

@@ -3,7 +3,7 @@
 //! caught, and the routes' errors turned into problems here, inside CORS, so that a problem carries CORS headers.
 //! One layer rather than seven: each nested layer moved its future into the next (`bench/README.md`).
 
-use std::{panic::AssertUnwindSafe, path::PathBuf, sync::Arc};
+use std::{panic::AssertUnwindSafe, sync::Arc};
 
 use futures_util::FutureExt;
 use poem::{Endpoint, IntoResponse, Request, Response, Result, http::Method};
@@ -24,7 +24,6 @@ pub struct Gate<E> {
     pub inner: E,
     pub state: AppState,
     pub table: Arc<RouteTable>,
-    pub console_dir: Option<PathBuf>,
     pub max_body_bytes: usize,
 }
 
@@ -56,7 +55,7 @@ impl<E: Endpoint> Gate<E> {
             return Ok(refused);
         }
         if req.uri().path() == "/" && req.method() == Method::GET {
-            return Ok(console::root(self.console_dir.as_deref()));
+            return Ok(console::root(self.state.config.console_dir.as_deref()));
         }
         let watch = Watch::of(&req);
         let result = match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
