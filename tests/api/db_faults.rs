@@ -9,7 +9,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, TestDb, header, problem},
+    helpers::{TestApp, TestDb, header, problem, role_row},
     idp::{Layout, browser},
     login::{bearer_get, cookie_get, cookie_post, logged_in},
     pg_cluster::PgCluster,
@@ -371,22 +371,6 @@ async fn postgres_frozen_during_writes_gives_quick_503s_and_no_half_written_rows
     .await;
 }
 
-/// A role row for `write_meanwhile`.
-fn role(name: &str) -> entity::roles::ActiveModel {
-    use sea_orm::ActiveValue::Set;
-    let now = chrono::Utc::now();
-    entity::roles::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        name: Set(name.to_owned()),
-        description: Set(String::new()),
-        is_default: Set(false),
-        built_in: Set(false),
-        idp_group: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-}
-
 #[tokio::test]
 async fn a_transaction_that_read_first_is_not_failed_by_a_write_committed_meanwhile() {
     // On SQLite a deferred transaction's first read pins a snapshot; had another connection committed since,
@@ -399,11 +383,11 @@ async fn a_transaction_that_read_first_is_not_failed_by_a_write_committed_meanwh
     let before = entity::roles::Entity::find().count(&txn).await.unwrap();
     let other = {
         let db = db.clone();
-        tokio::spawn(async move { role("written-meanwhile").insert(&db).await })
+        tokio::spawn(async move { role_row("written-meanwhile").insert(&db).await })
     };
     // Long enough for the other write to commit, were it not waiting; shorter than SQLite's lock wait (1 s).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    role("written-by-the-transaction")
+    role_row("written-by-the-transaction")
         .insert(&txn)
         .await
         .expect("the transaction's own write");

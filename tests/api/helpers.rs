@@ -311,6 +311,22 @@ impl ProbeApi {
 }
 
 /// Reads a problem document, checking the media type on the way.
+/// A plain role (no default, not built in, no provider group), for a test to insert as it needs.
+pub fn role_row(name: &str) -> entity::roles::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    let now = chrono::Utc::now();
+    entity::roles::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        name: Set(name.to_owned()),
+        description: Set(String::new()),
+        is_default: Set(false),
+        built_in: Set(false),
+        idp_group: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
 pub async fn problem(resp: reqwest::Response) -> serde_json::Value {
     assert_eq!(
         resp.headers()

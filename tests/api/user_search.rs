@@ -10,7 +10,7 @@ use sea_orm::{
 use keyward::users::UserFilter;
 
 use crate::{
-    helpers::{TestApp, TestDb},
+    helpers::{TestApp, TestDb, role_row},
     idp::Layout,
     rbac::{call, json_of, with_admin, with_admin_on},
 };
@@ -326,20 +326,7 @@ async fn all_pages(
 
 async fn role_held_by(app: &TestApp, name: &str, holders: &[uuid::Uuid]) {
     let now = chrono::Utc::now();
-    let role = uuid::Uuid::now_v7();
-    entity::roles::ActiveModel {
-        id: Set(role),
-        name: Set(name.into()),
-        description: Set(String::new()),
-        is_default: Set(false),
-        built_in: Set(false),
-        idp_group: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.state.db)
-    .await
-    .unwrap();
+    let role = role_row(name).insert(&app.state.db).await.unwrap().id;
     for (i, user) in holders.iter().enumerate() {
         // The first holder has the role twice, by hand and from the provider: one user all the same.
         for source in if i == 0 {

@@ -113,19 +113,6 @@ impl Api {
 
     #[oai(path = "/api/v1/me", method = "get")]
     async fn me(&self) -> Json<Me> {
-        let permissions = [
-            "users:read",
-            "users:write",
-            "roles:read",
-            "roles:write",
-            "audit:read",
-            "sync:read",
-            "sync:run",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .chain((1..=13).map(|i| format!("app:action{i}")))
-        .collect();
         Json(Me {
             id: "0190a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d".into(),
             email: Some("alice@example.com".into()),
@@ -136,17 +123,19 @@ impl Api {
                 "https://www.gravatar.com/avatar/ff8d9819fc0e12bf0d24892e45987e249a28dce836a85cad60e28eaaa8c6d976?d=identicon"
                     .into(),
             ),
-            roles: vec!["bench-admins".into(), "bench-users".into(), "user".into()],
-            permissions,
+            roles: roles(),
+            permissions: permissions(),
         })
     }
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let listen = std::env::var("BARE_LISTEN").unwrap_or_else(|_| "127.0.0.1:3999".into());
-    let roles = vec!["bench-admins".into(), "bench-users".into(), "user".into()];
-    let permissions = [
+/// The bench user's roles and permissions (3 and 20), built per request by bare `/me` as before.
+fn roles() -> Vec<String> {
+    vec!["bench-admins".into(), "bench-users".into(), "user".into()]
+}
+
+fn permissions() -> Vec<String> {
+    [
         "users:read",
         "users:write",
         "roles:read",
@@ -158,9 +147,14 @@ async fn main() -> std::io::Result<()> {
     .into_iter()
     .map(str::to_owned)
     .chain((1..=13).map(|i| format!("app:action{i}")))
-    .collect();
+    .collect()
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let listen = std::env::var("BARE_LISTEN").unwrap_or_else(|_| "127.0.0.1:3999".into());
     let api = Api {
-        direct: Arc::new((roles, permissions)),
+        direct: Arc::new((roles(), permissions())),
     };
     let app = Route::new().nest("/", OpenApiService::new(api, "bare", "0"));
     Server::new(TcpListener::bind(listen)).run(app).await
