@@ -41,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 
 bare="http://127.0.0.1:$(free_port)"
-BARE_LISTEN=${bare#http://} target/bench-bare/release/keyward-bench-bare &
+BARE_LISTEN=${bare#http://} target/bench-bare/release/keyward-bench-bare >"$work/bare.log" 2>&1 &
 BARE_PID=$!
 port=$(free_port)
 kw="http://127.0.0.1:$port"
@@ -54,7 +54,8 @@ env -u RUST_LOG KEYWARD_LISTEN=127.0.0.1:$port DATABASE_URL="sqlite://$work/keyw
   KEYWARD_OIDC_ISSUER="$issuer" KEYWARD_OIDC_CLIENT_ID=keyward KEYWARD_OIDC_CLIENT_SECRET=keyward-secret \
   KEYWARD_RBAC_SEED="$work/seed.yaml" "$kw_bin" serve >"$work/keyward.log" 2>&1 &
 KW_PID=$!
-until curl -fs "$kw/healthz" >/dev/null 2>&1 && curl -fs "$bare/healthz" >/dev/null 2>&1; do sleep 0.05; done
+wait_ready "$kw/healthz" "$KW_PID" "$work/keyward.log"
+wait_ready "$bare/healthz" "$BARE_PID" "$work/bare.log"
 
 token=$(api_token "$kw" "$work")
 auth="Authorization: Bearer $token"

@@ -65,3 +65,12 @@ wrk_run() {
 
 # The median of the numbers on stdin, one a line.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# `wait_ready URL PID LOG`: waits until URL answers 2xx; fails, showing LOG, if process PID exits first (a server
+# that cannot start must end the bench, not hang it).
+wait_ready() {
+  until curl -fs "$1" >/dev/null 2>&1; do
+    kill -0 "$2" 2>/dev/null || { echo "the server behind $1 exited:" >&2; tail -20 "$3" >&2; return 1; }
+    sleep 0.05
+  done
+}

@@ -44,7 +44,7 @@ KEYWARD_LISTEN=127.0.0.1:$port DATABASE_URL="$database_url" KEYWARD_RATE_LIMIT_P
   KEYWARD_OIDC_CLIENT_SECRET=keyward-secret KEYWARD_RBAC_SEED="$work/seed.yaml" RUST_LOG=warn \
   target/release/keyward serve >"$work/keyward.log" 2>&1 &
 KW_PID=$!
-until curl -fs "$kw/healthz" >/dev/null 2>&1; do sleep 0.05; done
+wait_ready "$kw/healthz" "$KW_PID" "$work/keyward.log"
 
 token=$(api_token "$kw" "$work")
 me=$(curl -s -H "Authorization: Bearer $token" "$kw/api/v1/me")

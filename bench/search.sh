@@ -48,23 +48,9 @@ KEYWARD_LISTEN=127.0.0.1:$port DATABASE_URL="$database_url" KEYWARD_RATE_LIMIT_P
   KEYWARD_BOOTSTRAP_ADMINS=alice@example.com RUST_LOG=warn \
   target/release/keyward serve >"$work/keyward.log" 2>&1 &
 KW_PID=$!
-until curl -fs "$kw/healthz" >/dev/null 2>&1; do sleep 0.05; done
+wait_ready "$kw/healthz" "$KW_PID" "$work/keyward.log"
 
-# The browser login, with curl: Keyward -> provider form -> Keyward callback.
-jar=$work/jar
-step() { curl -s -b "$jar" -c "$jar" -o "$work/body" -w '%{http_code} %{redirect_url}\n' "$@"; }
-read -r _ url < <(step "$kw/auth/login?return_to=/")
-while [[ "$url" != "$kw/auth/callback"* ]]; do
-  read -r code next < <(step "$url")
-  if [ "$code" = 200 ] && grep -q 'login-form' "$work/body"; then
-    read -r code next < <(step -X POST "$url" --data-urlencode prompt=login --data-urlencode login=alice \
-      --data-urlencode password=alice-pw)
-  fi
-  [ -n "$next" ] || { echo "login stuck at $url ($code)"; exit 1; }
-  url=$next
-done
-step "$url" >/dev/null
-token=$(curl -s -b "$jar" -X POST -H 'X-CSRF: 1' "$kw/auth/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+token=$(api_token "$kw" "$work")
 auth="Authorization: Bearer $token"
 
 # `search_run CONNECTIONS PATH-OR-LUA-SCRIPT`: prints "req/s p50_ms p99_ms"; fails on any non-2xx answer.

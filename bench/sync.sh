@@ -11,6 +11,8 @@
 # 1 000 000-user runs take minutes each, so `SYNC_BENCH_RUNS="first unchanged"` there).
 # Goals at 100 000 users: every run under 30 s, peak RSS under 150 MB, an unchanged run at least 3x faster than
 # the first. At 1 000 000: Keyward's share at most 12x, and peak RSS at most 3x, the 100 000-user run's.
+# KEYWARD_BIN=PATH runs that Keyward binary instead of building one; SYNC_PERF=DIR also records each run with
+# `perf record -g` into DIR/RUN.data (then peak RSS is perf's, not Keyward's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 db=${1:-sqlite}
@@ -19,7 +21,13 @@ layout=${3:-keycloak}
 users=${4:-100000}
 [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q time >/dev/null; }
 source bench/idp.sh
-cargo build --release -q
+kw_bin=${KEYWARD_BIN:-target/release/keyward}
+[ -n "${KEYWARD_BIN:-}" ] || cargo build --release -q --bin keyward
+profile=()
+if [ -n "${SYNC_PERF:-}" ]; then
+  mkdir -p "$SYNC_PERF"
+  profile=(perf record -g -o)
+fi
 source scripts/pg.sh
 work=$(mktemp -d)
 cleanup() {
@@ -40,7 +48,7 @@ export DATABASE_URL=$database_url KEYWARD_OIDC_ISSUER=$issuer KEYWARD_OIDC_CLIEN
   KEYWARD_OIDC_CLIENT_SECRET=keyward-secret KEYWARD_IDP_ADMIN_TOKEN=authentik-admin-token \
   KEYWARD_SYNC_CREATE_USERS=true KEYWARD_SYNC_PAGE_SIZE=$page_size RUST_LOG=warn,keyward::sync=info \
   KEYWARD_LOG_FORMAT=json
-target/release/keyward migrate >/dev/null 2>&1
+"$kw_bin" migrate >/dev/null 2>&1
 
 stale() { # every local user's metadata goes out of date, as after a mass rename at the provider
   local sql="UPDATE users SET display_name = 'stale', updated_at = updated_at"
@@ -53,7 +61,7 @@ echo "runs: first (empty database: creates everyone), second (nothing changed), 
 runs=${SYNC_BENCH_RUNS:-first second stale unchanged}
 for run in $runs; do
   [ "$run" = stale ] && stale
-  /usr/bin/time -f '%M %e' -o "$work/time" target/release/keyward sync run >"$work/out" 2>"$work/log"
+  /usr/bin/time -f '%M %e' -o "$work/time" ${profile[@]+"${profile[@]}" "$SYNC_PERF/$run.data"} "$kw_bin" sync run >"$work/out" 2>"$work/log"
   read -r rss_kb wall <"$work/time"
   # stdout holds the JSON log lines and, last, the run summary.
   summary=$(grep -v '^{' "$work/out" | tail -1)

@@ -20,9 +20,14 @@ use super::{
     reconcile::{self, Change},
 };
 
-/// Rows per multi-row insert: SQLite caps bound parameters per statement, and 14 columns × 60 rows stays well
-/// below it.
-const ROWS_PER_STATEMENT: usize = 60;
+/// Rows per multi-row insert or upsert: a whole page (at most 1 000 users) in one statement. SQLite binds at most
+/// 32 766 parameters a statement, and 14 columns × 1 000 rows stay below that. Each statement that writes users
+/// also writes the search's FTS5 table (migration 12), which flushes its pending terms to a new segment at
+/// every statement and merges those segments as they pile up: with 60 rows a statement, that merging was a
+/// seventh of a first sync of a million users.
+const ROWS_PER_STATEMENT: usize = 1000;
+/// Users per statement that records provider keys: a `CASE` with a branch per user.
+const KEYS_PER_STATEMENT: usize = 300;
 
 #[derive(Default)]
 pub(super) struct Applied {
@@ -198,7 +203,7 @@ impl Syncer {
     ) -> Result<(), DbErr> {
         use sea_orm::sea_query::CaseStatement;
         use users::Column as C;
-        for chunk in pks.chunks(ROWS_PER_STATEMENT * 5) {
+        for chunk in pks.chunks(KEYS_PER_STATEMENT) {
             let mut case = CaseStatement::new();
             for (subject, pk) in chunk {
                 case = case.case(C::Subject.eq(subject.as_str()), pk.as_str());

@@ -476,7 +476,9 @@ async fn a_generic_provider_has_no_directory_to_sync() {
     );
 }
 
-/// The smoke test CI runs: 1 000 generated users, created locally, then an unchanged second run.
+/// The smoke test CI runs: 1 000 generated users, created locally, then an unchanged second run. Pages of the
+/// largest size: a page's users go into the database in one statement, as many parameters as either database
+/// takes in one.
 #[tokio::test]
 async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
     for layout in Layout::BOTH {
@@ -484,7 +486,7 @@ async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
             layout,
             &[
                 ("KEYWARD_SYNC_CREATE_USERS", "true"),
-                ("KEYWARD_SYNC_PAGE_SIZE", "500"),
+                ("KEYWARD_SYNC_PAGE_SIZE", "1000"),
             ],
             &[("IDP_GENERATED_USERS", "1000")],
         )
