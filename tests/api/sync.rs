@@ -477,8 +477,8 @@ async fn a_generic_provider_has_no_directory_to_sync() {
 }
 
 /// The smoke test CI runs: 1 000 generated users, created locally, then an unchanged second run. Pages of the
-/// largest size: a page's users go into the database in one statement, as many parameters as either database
-/// takes in one.
+/// largest size, so the largest statement the sync writes (a page's users, 14 000 parameters) runs on both
+/// databases.
 #[tokio::test]
 async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
     for layout in Layout::BOTH {
