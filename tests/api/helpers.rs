@@ -310,7 +310,6 @@ impl ProbeApi {
     }
 }
 
-/// Reads a problem document, checking the media type on the way.
 /// A plain role (no default, not built in, no provider group), for a test to insert as it needs.
 pub fn role_row(name: &str) -> entity::roles::ActiveModel {
     use sea_orm::ActiveValue::Set;
@@ -327,6 +326,7 @@ pub fn role_row(name: &str) -> entity::roles::ActiveModel {
     }
 }
 
+/// Reads a problem document, checking the media type on the way.
 pub async fn problem(resp: reqwest::Response) -> serde_json::Value {
     assert_eq!(
         resp.headers()
