@@ -13,7 +13,8 @@
 # against /me-direct. Any non-2xx answer (a 429 above all) fails the run.
 # KEYWARD_BIN=PATH runs that Keyward binary instead of building one (to compare two builds).
 # EDGE_PERF=DIR also records `perf record -g` of Keyward during one more /healthz and /api/v1/me run each into
-# DIR (the build then keeps line tables and symbols: CARGO_PROFILE_RELEASE_DEBUG, _STRIP).
+# DIR (the build then keeps line tables and symbols: CARGO_PROFILE_RELEASE_DEBUG, _STRIP); EDGE_PERF_ARGS replaces
+# `-g`, e.g. "--call-graph dwarf,8192 -F 297" for whole stacks (the release build has no frame pointers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -80,7 +81,7 @@ if curl -s "$kw/metrics" | grep -q '^keyward_rate_limit_rejections_total'; then
 fi
 if [ -n "${EDGE_PERF:-}" ]; then
   for ep in healthz me; do
-    perf record -g -o "$EDGE_PERF/$ep.data" -p "$KW_PID" -- sleep "$secs" 2>/dev/null &
+    perf record ${EDGE_PERF_ARGS:--g} -o "$EDGE_PERF/$ep.data" -p "$KW_PID" -- sleep "$secs" 2>/dev/null &
     perf_pid=$!
     if [ $ep = me ]; then run "$kw" /api/v1/me "$auth" >/dev/null; else run "$kw" /healthz >/dev/null; fi
     wait "$perf_pid" || true

@@ -29,6 +29,9 @@ pub fn csp_for(path: &str) -> &'static str {
     }
 }
 
+/// The most headers [`apply`] sets.
+pub const COUNT: usize = 8;
+
 /// Adds the security headers to a response; `hsts` only when the public URL is https (over plain http it
 /// would be ignored, or pin a dev host).
 pub fn apply(h: &mut HeaderMap, csp: &'static str, hsts: bool) {
@@ -68,4 +71,16 @@ pub fn apply(h: &mut HeaderMap, csp: &'static str, hsts: bool) {
     }
     // Do not advertise the server software.
     h.remove(header::SERVER);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_is_what_apply_sets_at_most() {
+        let mut h = HeaderMap::new();
+        apply(&mut h, API_CSP, true);
+        assert_eq!(h.len(), COUNT);
+    }
 }
