@@ -36,8 +36,9 @@ kw="http://127.0.0.1:$port"
 IDP_REDIRECT_URIS="$kw/auth/callback" IDP_POST_LOGOUT_REDIRECT_URIS="$kw/" start_idp "$work"
 printf 'roles:\n  - name: searchers\n    description: held by every 100th bench user\n    permissions: []\n' \
   >"$work/seed.yaml"
+# SEARCH_PG_SHARED_BUFFERS (e.g. 1GB) sizes PostgreSQL's shared_buffers; unset, PostgreSQL's default (128 MB).
 if [ "$db" = postgres ]; then
-  pg_up >/dev/null
+  PG_SETTINGS=${SEARCH_PG_SHARED_BUFFERS:+"-c shared_buffers=$SEARCH_PG_SHARED_BUFFERS"} pg_up >/dev/null
   database_url=$KEYWARD_TEST_PG_URL
 else
   database_url="sqlite://$work/keyward.db?mode=rwc"
@@ -148,7 +149,9 @@ measure "GET /api/v1/users?role=searchers (c=$conns)" "$conns" "/api/v1/users?ro
 measure "GET /api/v1/users?email=$short (scan) (c=$conns)" "$conns" "/api/v1/users?email=$short"
 measure "GET /api/v1/me, $users users (c=64)" 64 /api/v1/me
 
-echo "search bench: $db, $users users filled in ${fill}s, $rounds rounds of ${secs}s, medians; load: $(uptime | sed 's/.*load average/load average/')"
+label=$db
+[ "$db" != postgres ] || label="postgres (shared_buffers $(psql -Atq "$database_url" -c 'SHOW shared_buffers'))"
+echo "search bench: $label, $users users filled in ${fill}s, $rounds rounds of ${secs}s, medians; load: $(uptime | sed 's/.*load average/load average/')"
 echo "email totals (first page, exact): $totals"
 echo "role searchers total: $role_total; email=$short total: $short_total"
 printf '%-46s %10s %8s %8s   %s\n' "request" "req/s" "p50 ms" "p99 ms" "p99 of each round"

@@ -40,8 +40,9 @@ pg_start() {
   # which only matters when the machine itself goes down.
   local commit="-c synchronous_commit=off"
   [ -n "${PG_DURABLE:-}" ] && commit=""
+  # PG_SETTINGS: more `-c name=value` options (the benches size shared_buffers as a production server would).
   pg_as "$(pg_bin)/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off $commit -c full_page_writes=off -c max_connections=300" \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off $commit -c full_page_writes=off -c max_connections=300 ${PG_SETTINGS:-}" \
     start >/dev/null
 }
 
