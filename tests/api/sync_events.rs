@@ -80,6 +80,19 @@ async fn audit_details(app: &TestApp, kind: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until an audit event of `kind` has a detail containing `needle`. The event follows the status change it
+/// records (the change commits first), so a test that has seen the change may still be a moment early for it.
+async fn audited(app: &TestApp, kind: &str, needle: &str) {
+    within(
+        &format!("a {kind} audit event saying {needle:?}"),
+        || async {
+            let details = audit_details(app, kind).await;
+            details.iter().any(|d| d.contains(needle))
+        },
+    )
+    .await;
+}
+
 async fn event_reads(idp: &TestIdp) -> u64 {
     idp.stats().await["event_reads"].as_u64().unwrap()
 }
@@ -112,13 +125,7 @@ async fn a_user_disabled_at_the_provider_loses_token_and_session(layout: Layout)
     let bob_row = user(&app, BOB_SUB).await;
     assert!(!bob_row.active);
     assert_eq!(bob_row.deactivated_by.as_deref(), Some("provider"));
-    let details = audit_details(&app, "user.deactivated").await;
-    assert!(
-        details
-            .iter()
-            .any(|d| d.contains("event") && d.contains("disabled at the provider")),
-        "{details:?}"
-    );
+    audited(&app, "user.deactivated", "event: disabled at the provider").await;
 }
 
 #[tokio::test]
@@ -144,13 +151,7 @@ async fn a_user_deleted_at_the_provider_is_deactivated(layout: Layout) {
         !user(&app, BOB_SUB).await.active
     })
     .await;
-    let details = audit_details(&app, "user.deactivated").await;
-    assert!(
-        details
-            .iter()
-            .any(|d| d.contains("deleted at the provider")),
-        "{details:?}"
-    );
+    audited(&app, "user.deactivated", "deleted at the provider").await;
 }
 
 #[tokio::test]
@@ -176,11 +177,7 @@ async fn a_user_enabled_again_at_the_provider_comes_back(layout: Layout) {
     within("bob back", || async { user(&app, BOB_SUB).await.active }).await;
     let bob = logged_in(&app, "bob").await;
     assert_eq!(cookie_get(&app, &bob, "/api/v1/me").await.status(), 200);
-    let details = audit_details(&app, "user.activated").await;
-    assert!(
-        details.iter().any(|d| d.contains("enabled again")),
-        "{details:?}"
-    );
+    audited(&app, "user.activated", "enabled again").await;
 }
 
 #[tokio::test]
