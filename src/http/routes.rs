@@ -19,7 +19,7 @@ use crate::{
         console::{self, Console},
         health::HealthApi,
         me::MeApi,
-        middleware::{edge::Edge, gate::Gate, route_table::RouteTable},
+        middleware::{edge::Edge, gate::Gate, metrics::RequestMetrics, route_table::RouteTable},
         roles::RolesApi,
         sessions::SessionsApi,
         spec,
@@ -154,6 +154,7 @@ pub fn endpoint<T: OpenApi + 'static>(
         cors: gate.clone().with(cors(&state.config)),
         plain: gate,
         table,
+        metrics: RequestMetrics::new(&state.metrics),
         hsts: state.config.is_https(),
         state,
     }

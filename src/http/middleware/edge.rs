@@ -16,8 +16,8 @@ use crate::{
     http::{
         client_ip::{self, ClientIp},
         middleware::{
-            metrics, problems::into_problem, request_id, request_span, route_table::RouteTable,
-            security_headers,
+            metrics::RequestMetrics, problems::into_problem, request_id, request_span,
+            route_table::RouteTable, security_headers,
         },
         sessions::BACKCHANNEL_LOGOUT_PATH,
     },
@@ -34,6 +34,7 @@ pub struct Edge<C, P> {
     pub plain: P,
     pub state: AppState,
     pub table: Arc<RouteTable>,
+    pub metrics: RequestMetrics,
     /// Only when the public URL is https: over plain http it would be ignored, or pin a dev host.
     pub hsts: bool,
 }
@@ -61,14 +62,8 @@ impl<C: Endpoint, P: Endpoint> Endpoint for Edge<C, P> {
         }
         .instrument(span)
         .await;
-        metrics::record(
-            &state.metrics,
-            &self.table,
-            &method,
-            uri.path(),
-            &resp,
-            started,
-        );
+        self.metrics
+            .record(&self.table, &method, uri.path(), &resp, started);
         let headers = resp.headers_mut();
         // Room for the ten headers added below at once: the map would otherwise grow, and rehash, halfway.
         headers.reserve(EDGE_HEADERS);
