@@ -218,7 +218,9 @@ impl<'a> ApiExtractor<'a> for Authenticated {
         if let Some(err) = failed_at_edge {
             return Err(into_poem(err.into()));
         }
-        authenticate(req, true)
+        // Boxed: the edge has usually authenticated the caller already, and every operation taking this
+        // extractor would otherwise hold authentication's large future inline.
+        Box::pin(authenticate(req, true))
             .await
             .map(|p| Authenticated(Arc::new(p)))
             .map_err(|e| into_poem(e.into()))

@@ -17,7 +17,8 @@ pub async fn enforce(req: &mut Request, max_bytes: usize) -> Result<Option<Respo
         Some(len) if len > max_bytes as u64 => return Ok(Some(too_large(max_bytes))),
         Some(_) => {}
         None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
-            match req.take_body().into_bytes_limit(max_bytes).await {
+            // Boxed: reading a body is a large future, and only chunked bodies need it here.
+            match Box::pin(req.take_body().into_bytes_limit(max_bytes)).await {
                 Ok(bytes) => req.set_body(Body::from(bytes)),
                 Err(poem::error::ReadBodyError::PayloadTooLarge) => {
                     return Ok(Some(too_large(max_bytes)));

@@ -32,7 +32,8 @@ pub async fn enforce(
         return None;
     }
     let user = if limits.per_user(req.uri().path()) {
-        caller(req).await
+        // Boxed: authentication is a large future; inline, it would be copied with every layer's.
+        Box::pin(caller(req)).await
     } else {
         None
     };

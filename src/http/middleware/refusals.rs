@@ -37,7 +37,7 @@ impl Watch {
 
     /// Records the operation's answer if it is a privilege refused; the answer itself passes unchanged.
     pub async fn record(self, result: Result<Response>) -> Result<Response> {
-        let mut resp = match result {
+        let resp = match result {
             Ok(resp) => resp,
             Err(err) if err.is_from_response() && err.status() == StatusCode::FORBIDDEN => {
                 let pattern = err.data::<PathPattern>().cloned();
@@ -52,6 +52,11 @@ impl Watch {
         if resp.status() != StatusCode::FORBIDDEN {
             return Ok(resp);
         }
+        // Boxed: every authenticated request is watched, and only a refusal needs the audit's large future.
+        Box::pin(self.audit(resp)).await
+    }
+
+    async fn audit(self, mut resp: Response) -> Result<Response> {
         let body = resp.take_body().into_bytes().await.unwrap_or_default();
         let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         resp.set_body(body);
