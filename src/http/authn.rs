@@ -79,13 +79,18 @@ pub async fn authenticate(req: &Request, require_csrf: bool) -> Result<Principal
             .ok_or_else(|| {
                 AuthError::Invalid("the Authorization header must be `Bearer <token>`".into())
             })?;
-        return state.auth.from_bearer(&state.db, token).await;
+        // Boxed, here and below: resolving credentials is a large future, and every caller (the edge's rate
+        // limit, the `Authenticated` extractor of every operation) would otherwise hold it inline and copy it
+        // with its own on every request.
+        return Box::pin(state.auth.from_bearer(&state.db, token)).await;
     }
     let cookie = session_cookie(req, state, require_csrf)?.ok_or(AuthError::Missing)?;
-    state
-        .auth
-        .from_session(&state.db, &cookie, || origin_of(req))
-        .await
+    Box::pin(
+        state
+            .auth
+            .from_session(&state.db, &cookie, || origin_of(req)),
+    )
+    .await
 }
 
 /// The session cookie's value, if the request has one; with `require_csrf`, only alongside `X-CSRF: 1`.
@@ -218,9 +223,7 @@ impl<'a> ApiExtractor<'a> for Authenticated {
         if let Some(err) = failed_at_edge {
             return Err(into_poem(err.into()));
         }
-        // Boxed: the edge has usually authenticated the caller already, and every operation taking this
-        // extractor would otherwise hold authentication's large future inline.
-        Box::pin(authenticate(req, true))
+        authenticate(req, true)
             .await
             .map(|p| Authenticated(Arc::new(p)))
             .map_err(|e| into_poem(e.into()))

@@ -32,8 +32,7 @@ pub async fn enforce(
         return None;
     }
     let user = if limits.per_user(req.uri().path()) {
-        // Boxed: authentication is a large future; inline, it would be copied with every layer's.
-        Box::pin(caller(req)).await
+        caller(req).await
     } else {
         None
     };
