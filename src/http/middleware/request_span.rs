@@ -90,7 +90,7 @@ pub fn log_response(status: StatusCode, duration: Duration) {
     tracing::info!(status = status.as_u16(), duration = %Elapsed(duration), "response");
 }
 
-/// A duration as `Duration`'s `Debug` writes it (`157.026µs`, `1.5s`: the largest unit below it, no trailing
+/// A duration as `Duration`'s `Debug` writes it (`157.026µs`, `1.5s`: in the largest unit it reaches, no trailing
 /// zeros), built in one buffer: `Debug` pads and formats each part apart, 900 instructions of every request.
 struct Elapsed(Duration);
 
