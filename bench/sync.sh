@@ -12,7 +12,8 @@
 # Goals at 100 000 users: every run under 30 s, peak RSS under 150 MB, an unchanged run at least 3x faster than
 # the first. At 1 000 000: Keyward's share at most 12x, and peak RSS at most 3x, the 100 000-user run's.
 # KEYWARD_BIN=PATH runs that Keyward binary instead of building one; SYNC_PERF=DIR also records each run with
-# `perf record -g` into DIR/RUN.data (then peak RSS is perf's, not Keyward's).
+# `perf record -g` into DIR/RUN.data (then peak RSS is perf's, not Keyward's); SYNC_BENCH_LOGS=DIR keeps each run's
+# JSON log as DIR/RUN.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 db=${1:-sqlite}
@@ -63,6 +64,7 @@ for run in $runs; do
   [ "$run" = stale ] && stale
   /usr/bin/time -f '%M %e' -o "$work/time" ${profile[@]+"${profile[@]}" "$SYNC_PERF/$run.data"} "$kw_bin" sync run >"$work/out" 2>"$work/log"
   read -r rss_kb wall <"$work/time"
+  if [ -n "${SYNC_BENCH_LOGS:-}" ]; then mkdir -p "$SYNC_BENCH_LOGS" && cp "$work/out" "$SYNC_BENCH_LOGS/$run.jsonl"; fi
   # stdout holds the JSON log lines and, last, the run summary.
   summary=$(grep -v '^{' "$work/out" | tail -1)
   # The run's own log line: its time in seconds, and how long the provider and the database took (they

@@ -17,15 +17,66 @@ use uuid::Uuid;
 
 use super::{
     directory::{DirectoryUser, Page},
-    reconcile::{self, Digest, LocalUser, LocalUserRef},
+    reconcile::{self, Digest, Listed, LocalUser, LocalUserRef},
+    stash::Stash,
     subjects::{Collision, SubjectKey, SubjectMap, Subjects},
 };
+
+/// A run's hash keys, drawn once before its first page: pages listed while the local users are still read
+/// are hashed with them too.
+#[derive(Debug, Clone, Default)]
+pub struct Hashing {
+    pub keys: RandomState,
+    pub subjects: Subjects,
+}
+
+/// Users listed while the local users were read whose digests contradict a local user's, or who have none:
+/// the run lists them again to get their metadata. Sorted keys, 16 bytes a user: in the worst case (every
+/// user changed) a million of them.
+#[derive(Debug, Default)]
+pub struct Pending {
+    keys: Vec<SubjectKey>,
+    found: Vec<bool>,
+    left: usize,
+}
+
+impl Pending {
+    fn new(mut keys: Vec<SubjectKey>) -> Self {
+        keys.sort_unstable();
+        keys.dedup();
+        keys.shrink_to_fit();
+        Self {
+            found: vec![false; keys.len()],
+            left: keys.len(),
+            keys,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.left
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.left == 0
+    }
+
+    /// `true` the first time a pending key is found.
+    fn found(&mut self, key: SubjectKey) -> bool {
+        match self.keys.binary_search(&key) {
+            Ok(i) if !self.found[i] => {
+                self.found[i] = true;
+                self.left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
 
 /// The issuer's users when the run started, about 60 bytes each: at a million users, what a run holds is
 /// these digests, not the users (a map keyed by the subject strings took 200 MB and more).
 pub struct LocalIndex {
-    keys: RandomState,
-    subjects: Subjects,
+    hashing: Hashing,
     users: SubjectMap<Digest>,
     /// By position in `users`: listed by this run.
     listed: Vec<bool>,
@@ -50,25 +101,24 @@ pub struct Candidates {
 
 /// Digests collected as the users are read, then sorted into a [`LocalIndex`].
 struct Loader {
-    keys: RandomState,
-    subjects: Subjects,
+    hashing: Hashing,
     entries: Vec<(SubjectKey, Digest)>,
     recent: HashSet<Uuid>,
 }
 
 impl Loader {
-    fn new() -> Self {
+    fn new(hashing: Hashing) -> Self {
         Self {
-            keys: RandomState::new(),
-            subjects: Subjects::new(),
+            hashing,
             entries: Vec::new(),
             recent: HashSet::new(),
         }
     }
 
     fn add(&mut self, subject: &str, user: &LocalUserRef<'_>, recent: bool) {
-        let digest = reconcile::digest(user, &self.keys);
-        self.entries.push((self.subjects.key(subject), digest));
+        let digest = reconcile::digest(user, &self.hashing.keys);
+        self.entries
+            .push((self.hashing.subjects.key(subject), digest));
         if recent {
             self.recent.insert(user.id);
         }
@@ -78,8 +128,7 @@ impl Loader {
         let users = SubjectMap::build(self.entries)?;
         Ok(LocalIndex {
             listed: vec![false; users.len()],
-            keys: self.keys,
-            subjects: self.subjects,
+            hashing: self.hashing,
             users,
             recent: self.recent,
             unknown: Vec::new(),
@@ -94,7 +143,12 @@ impl LocalIndex {
     /// and their text is hashed where it lies: decoding every row into an owned model first, this read (most of
     /// an unchanged run's own work) cost such a run 7–25 % more CPU (100 000 users on SQLite). A read of every
     /// user may outlast a request's statement deadline, so it uses the pool directly.
-    pub async fn load(db: &Db, issuer: &str, run_started: DateTime<Utc>) -> Result<Self, DbErr> {
+    pub async fn load(
+        db: &Db,
+        issuer: &str,
+        run_started: DateTime<Utc>,
+        hashing: Hashing,
+    ) -> Result<Self, DbErr> {
         use users::Column as C;
         let started = Instant::now();
         let db = db.pool();
@@ -106,7 +160,14 @@ impl LocalIndex {
             .filter(C::Issuer.eq(issuer))
             .build(backend)
             .sql;
-        let mut loader = Loader::new();
+        let count = users::Entity::find()
+            .select_only()
+            .column_as(C::Id.count(), "n")
+            .filter(C::Issuer.eq(issuer))
+            .build(backend)
+            .sql;
+        let sql = [count, sql];
+        let mut loader = Loader::new(hashing);
         let read = match backend {
             DbBackend::Sqlite => {
                 let pool = db.get_sqlite_connection_pool();
@@ -159,32 +220,66 @@ impl LocalIndex {
         self.listed_any |= !page.users.is_empty() || !page.skipped.is_empty();
         // Service accounts are not synced, but a local one that is listed is not gone either.
         for subject in page.skipped {
-            if let Some(i) = self.users.position(self.subjects.key(&subject)) {
-                self.listed[i] = true;
-            }
+            self.skipped(self.hashing.subjects.key(&subject));
         }
         let mut wanted = Candidates::default();
         for user in page.users {
-            let key = self.subjects.key(&user.subject);
-            match self.users.position(key) {
-                Some(i) => {
-                    if !self.listed[i] {
-                        self.listed[i] = true;
-                        self.known_people += 1;
-                    }
-                    let digest = self.users.value(i);
-                    if !reconcile::unchanged(&user, digest, &self.keys) {
-                        wanted.ids.push(digest.id);
-                        wanted.users.push(user);
-                    }
-                }
-                None => {
-                    self.unknown.push(key);
+            let key = self.hashing.subjects.key(&user.subject);
+            match self.list(key, Listed::of(&user, &self.hashing.keys)) {
+                Some(Some(id)) => {
+                    wanted.ids.push(id);
                     wanted.users.push(user);
                 }
+                Some(None) => {}
+                None => wanted.users.push(user),
             }
         }
         wanted
+    }
+
+    /// What [`Self::take`] does for pages listed while the local users were read, on their digests: the users
+    /// they may change are returned by key, to be listed again.
+    pub fn settle(&mut self, stash: Stash) -> Pending {
+        let (users, skipped, listed_any) = stash.into_parts();
+        self.listed_any |= listed_any;
+        for key in skipped {
+            self.skipped(key);
+        }
+        let pending = users
+            .into_iter()
+            .filter(|&(key, listed)| self.list(key, listed) != Some(None))
+            .map(|(key, _)| key)
+            .collect();
+        Pending::new(pending)
+    }
+
+    /// Keeps only the page's users that `pending` still waits for, and stops waiting for them.
+    pub fn keep_pending(&self, page: &mut Page, pending: &mut Pending) {
+        page.users
+            .retain(|u| pending.found(self.hashing.subjects.key(&u.subject)));
+        page.skipped.clear();
+        page.groups.clear();
+    }
+
+    fn skipped(&mut self, key: SubjectKey) {
+        if let Some(i) = self.users.position(key) {
+            self.listed[i] = true;
+        }
+    }
+
+    /// Marks one listed user: `None` if unknown locally, `Some(Some(id))` if known and contradicting their
+    /// digest, `Some(None)` if unchanged.
+    fn list(&mut self, key: SubjectKey, listed: Listed) -> Option<Option<Uuid>> {
+        let Some(i) = self.users.position(key) else {
+            self.unknown.push(key);
+            return None;
+        };
+        if !self.listed[i] {
+            self.listed[i] = true;
+            self.known_people += 1;
+        }
+        let digest = self.users.value(i);
+        Some((!listed.unchanged(digest)).then_some(digest.id))
     }
 
     /// Users active when the run started whom the listing did not mention: gone from the provider. Only
@@ -205,7 +300,7 @@ impl Loader {
     async fn read_pg(
         &mut self,
         pool: &sqlx::PgPool,
-        sql: String,
+        sql: [String; 2],
         issuer: &str,
         run_started: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
@@ -218,11 +313,11 @@ impl Loader {
         txn.commit().await
     }
 
-    /// `sql` selects [`LocalUser::COLUMNS`] and `created_at` of the users of issuer `issuer`.
+    /// `count` counts the users of issuer `issuer`, `sql` selects their [`LocalUser::COLUMNS`] and `created_at`.
     async fn read<DB>(
         &mut self,
         conn: &mut DB::Connection,
-        sql: String,
+        [count, sql]: [String; 2],
         issuer: &str,
         run_started: DateTime<Utc>,
     ) -> Result<(), sqlx::Error>
@@ -234,11 +329,21 @@ impl Loader {
         for<'a> Uuid: sqlx::Decode<'a, DB> + sqlx::Type<DB>,
         for<'a> bool: sqlx::Decode<'a, DB> + sqlx::Type<DB>,
         for<'a> DateTime<Utc>: sqlx::Decode<'a, DB> + sqlx::Type<DB>,
+        for<'a> i64: sqlx::Decode<'a, DB> + sqlx::Type<DB>,
         for<'a> &'a str: sqlx::ColumnIndex<DB::Row>,
         usize: sqlx::ColumnIndex<DB::Row>,
     {
         use sqlx::Column as _;
         use users::Column as C;
+        // Room for every user from the start: grown by doubling, the vector's last copy held both halves at
+        // once (75 MB at a million users).
+        let users: i64 = sqlx::query(sqlx::AssertSqlSafe(count))
+            .bind(issuer)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        self.entries
+            .reserve_exact(usize::try_from(users).unwrap_or(0));
         let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(issuer)
             .fetch(conn);
@@ -370,7 +475,7 @@ mod tests {
             u.clone().into_active_model().insert(&db).await.unwrap();
         }
 
-        let index = LocalIndex::load(&db, "https://idp", run_started)
+        let index = LocalIndex::load(&db, "https://idp", run_started, Hashing::default())
             .await
             .unwrap();
         assert_eq!(index.users.len(), mine.len(), "only the issuer's users");
@@ -380,8 +485,12 @@ mod tests {
                 .await
                 .unwrap()
                 .unwrap();
-            let digest = index.users.get(index.subjects.key(&u.subject)).unwrap();
-            let expected = reconcile::digest(&LocalUser::from(&stored).to_ref(), &index.keys);
+            let digest = index
+                .users
+                .get(index.hashing.subjects.key(&u.subject))
+                .unwrap();
+            let expected =
+                reconcile::digest(&LocalUser::from(&stored).to_ref(), &index.hashing.keys);
             assert_eq!(*digest, expected, "{}", u.subject);
             let recent = index.recent.contains(&u.id);
             assert_eq!(recent, u.subject == "recent", "{}", u.subject);
@@ -389,14 +498,14 @@ mod tests {
     }
 
     #[test]
-    fn a_local_user_costs_the_run_56_bytes() {
+    fn a_local_user_costs_the_run_48_bytes() {
         // What a million-user run holds per user (bench/README.md): a key and a digest, no strings.
-        assert_eq!(size_of::<(SubjectKey, Digest)>(), 56);
+        assert_eq!(size_of::<(SubjectKey, Digest)>(), 48);
     }
 
     #[test]
     fn pages_keep_only_users_they_change() {
-        let mut loader = Loader::new();
+        let mut loader = Loader::new(Hashing::default());
         let (same, renamed, off, back) = (
             local("same", "Same", true),
             local("renamed", "Old", true),
@@ -423,9 +532,67 @@ mod tests {
         assert_eq!(index.people(), 5);
     }
 
+    /// Pages listed while the local users were read are settled on digests; listed again, only the users they
+    /// change or add come back, and the run counts and marks them as if the pages had waited for the read.
+    #[test]
+    fn pages_listed_during_the_read_bring_back_only_the_users_they_change() {
+        let hashing = Hashing::default();
+        let mut loader = Loader::new(hashing.clone());
+        let (same, renamed, off, back, gone, service) = (
+            local("same", "Same", true),
+            local("renamed", "Old", true),
+            local("off", "Off", true),
+            local("back", "Back", false),
+            local("gone", "Gone", true),
+            local("service", "S", true),
+        );
+        for u in [&same, &renamed, &off, &back, &gone, &service] {
+            loader.add(&u.subject, &u.to_ref(), false);
+        }
+        let listing = || {
+            page(
+                vec![
+                    listed("same", "Same", true),
+                    listed("renamed", "New", true),
+                    listed("off", "Off", false),
+                    listed("back", "Back", true),
+                    listed("new", "New", true),
+                    listed("new", "New", true),
+                ],
+                &["service"],
+            )
+        };
+        let mut stash = Stash::default();
+        stash.add(&listing(), &hashing);
+        let mut index = loader.finish().unwrap();
+        let mut pending = index.settle(stash);
+        assert_eq!(pending.len(), 4, "renamed, off, back and new, once");
+        assert!(index.listed_any());
+        assert_eq!(index.people(), 5, "same, renamed, off, back and new");
+        assert_eq!(index.missing(), [gone.id], "nor the service account");
+
+        let mut again = listing();
+        index.keep_pending(&mut again, &mut pending);
+        assert!(pending.is_empty());
+        let subjects: Vec<&str> = again.users.iter().map(|u| u.subject.as_str()).collect();
+        assert_eq!(subjects, ["renamed", "off", "back", "new"]);
+        let wanted = index.take(again);
+        assert_eq!(wanted.ids, [renamed.id, off.id, back.id]);
+        assert_eq!(wanted.users.len(), 4);
+        assert_eq!(index.people(), 5, "listed twice, counted once");
+        assert_eq!(index.missing(), [gone.id]);
+
+        let mut later = listing();
+        index.keep_pending(&mut later, &mut pending);
+        assert!(
+            later.users.is_empty(),
+            "found users are not pending any more"
+        );
+    }
+
     #[test]
     fn missing_are_active_users_from_before_the_run_that_nobody_listed() {
-        let mut loader = Loader::new();
+        let mut loader = Loader::new(Hashing::default());
         let (listed_user, gone, inactive, recent, service) = (
             local("listed", "L", true),
             local("gone", "G", true),

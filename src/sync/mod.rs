@@ -13,12 +13,14 @@ pub use takeover::start as start_takeover;
 
 pub mod events;
 
+mod again;
 mod apply;
 mod deactivate;
 mod lease;
 mod memberships;
 mod remap;
 mod run;
+mod stash;
 mod subjects;
 mod takeover;
 mod target;

@@ -172,8 +172,9 @@ pub fn reconcile_page(
 pub struct Digest {
     pub id: Uuid,
     pub active: bool,
+    /// The compared text columns, email included; `email_verified` apart, because a directory that does not
+    /// say keeps the local flag.
     profile: u64,
-    email: u64,
     email_verified: bool,
     by_provider: bool,
 }
@@ -181,51 +182,80 @@ pub struct Digest {
 /// The hashes are keyed per run (`keys`), so that nobody can choose metadata that collides on purpose.
 fn profile_hash(
     keys: &impl BuildHasher,
-    p: (Option<&str>, bool, Option<&str>, Option<&str>, Option<&str>),
+    email: Option<&str>,
+    display_name: Option<&str>,
+    username: Option<&str>,
+    avatar_url: Option<&str>,
 ) -> u64 {
-    keys.hash_one(p)
+    keys.hash_one((email, display_name, username, avatar_url))
 }
 
 pub fn digest(u: &LocalUserRef<'_>, keys: &impl BuildHasher) -> Digest {
     Digest {
         id: u.id,
         active: u.active,
-        profile: profile_hash(
-            keys,
-            (
-                u.email,
-                u.email_verified,
-                u.display_name,
-                u.username,
-                u.avatar_url,
-            ),
-        ),
-        email: keys.hash_one(u.email),
+        profile: profile_hash(keys, u.email, u.display_name, u.username, u.avatar_url),
         email_verified: u.email_verified,
         by_provider: u.deactivated_by == Some(BY_PROVIDER),
     }
 }
 
-/// `true` when [`reconcile_page`] has nothing to do for this user: the same rules, on the digest. A change goes
-/// unnoticed only if its 64-bit hashes collide (about one chance in 10^19 per change).
+/// A directory entry reduced to what [`Listed::unchanged`] compares: 16 bytes, so that a run can hold the users
+/// listed while it still reads the local ones without holding their text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    profile: u64,
+    flags: u8,
+}
+
+const SAYS_VERIFIED: u8 = 1;
+const VERIFIED: u8 = 2;
+const HAS_EMAIL: u8 = 4;
+const ENABLED: u8 = 8;
+
+impl Listed {
+    pub fn of(d: &DirectoryUser, keys: &impl BuildHasher) -> Self {
+        let flag = |yes: bool, bit: u8| if yes { bit } else { 0 };
+        Self {
+            profile: profile_hash(
+                keys,
+                d.email.as_deref(),
+                d.display_name.as_deref(),
+                d.username.as_deref(),
+                d.avatar_url.as_deref(),
+            ),
+            flags: flag(d.email_verified.is_some(), SAYS_VERIFIED)
+                | flag(d.email_verified == Some(true), VERIFIED)
+                | flag(d.email.is_some(), HAS_EMAIL)
+                | flag(d.enabled, ENABLED),
+        }
+    }
+
+    /// `true` when [`reconcile_page`] has nothing to do for this user: the same rules, on the digests. A change
+    /// goes unnoticed only if its 64-bit hashes collide (about one chance in 10^19 per change).
+    pub fn unchanged(self, digest: &Digest) -> bool {
+        let has = |bit: u8| self.flags & bit != 0;
+        // A directory that does not say keeps the local flag while the address stays: equal profiles mean
+        // an equal address, and unequal ones are a change whatever the flag.
+        let says = if has(SAYS_VERIFIED) {
+            has(VERIFIED)
+        } else {
+            digest.email_verified
+        };
+        let email_verified = says && has(HAS_EMAIL);
+        let enabled = has(ENABLED);
+        let deactivate = !enabled && digest.active;
+        let reactivate = enabled && !digest.active && digest.by_provider;
+        self.profile == digest.profile
+            && email_verified == digest.email_verified
+            && !deactivate
+            && !reactivate
+    }
+}
+
+/// [`Listed::unchanged`] of a whole entry.
 pub fn unchanged(d: &DirectoryUser, digest: &Digest, keys: &impl BuildHasher) -> bool {
-    let email_verified = match d.email_verified {
-        Some(v) => v,
-        None => digest.email_verified && digest.email == keys.hash_one(d.email.as_deref()),
-    } && d.email.is_some();
-    let profile = profile_hash(
-        keys,
-        (
-            d.email.as_deref(),
-            email_verified,
-            d.display_name.as_deref(),
-            d.username.as_deref(),
-            d.avatar_url.as_deref(),
-        ),
-    );
-    let deactivate = !d.enabled && digest.active;
-    let reactivate = d.enabled && !digest.active && digest.by_provider;
-    profile == digest.profile && !deactivate && !reactivate
+    Listed::of(d, keys).unchanged(digest)
 }
 
 #[cfg(test)]

@@ -15,8 +15,9 @@ use uuid::Uuid;
 use super::{
     Syncer,
     deactivate::Actor,
-    directory::{self, AbortOnDrop, DirectoryError},
-    local::LocalIndex,
+    directory::{self, AbortOnDrop, DirectoryError, Page},
+    local::{Hashing, LocalIndex},
+    stash::Stash,
     target::Directory,
 };
 
@@ -25,16 +26,14 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// While the run waits for the provider, the lease is renewed this often, or at a third of a shorter lease
 /// (progress renews it while pages come in).
 const RENEW_WHILE_WAITING: Duration = Duration::from_secs(10);
-/// How far the listing may run ahead of the database, in users (about 350 bytes each, allocations included):
-/// the provider lists while the local users are read at the start of a run, and a slow database holds at most
-/// this much of the directory in memory. Reading a million local users takes 1.5–2.5 s on PostgreSQL, during
-/// which the listing fills any such buffer: 100 000 users ahead were a third of such a run's peak memory (108 MB),
-/// for 0.3 s more of listing ahead.
+/// How far the listing may run ahead of the database's writes, in users (about 350 bytes each, allocations
+/// included): a slow database (a first run writes every user) holds at most this much of the directory in
+/// memory. While the local users are read, pages do not wait here: they are kept as digests (`stash`).
 const PREFETCH_USERS: usize = 50_000;
 
 /// What a finished run did.
 #[derive(Debug, Clone, Default)]
-struct Counts {
+pub(super) struct Counts {
     /// Time the provider took to list, and time in the database: where a run's time goes. They overlap (the
     /// provider lists while the database works), so a run takes about the larger of the two.
     provider_time: Duration,
@@ -165,55 +164,60 @@ impl Syncer {
         let mut disabled: Vec<Uuid> = Vec::new();
         let mut listed_groups: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut last_progress = Instant::now();
+        let hashing = Hashing::default();
+        // Until the local users are read, pages are kept as digests, so that the listing need not wait for
+        // the read (at a million users, 8–12 s on SQLite), nor fill memory with whole pages meanwhile.
+        let mut stash = Stash::default();
+        let mut listing_ended = false;
         let working = Instant::now();
-        let mut local = LocalIndex::load(&self.db, &issuer, run.started_at)
-            .await
-            .map_err(db_error)?;
+        // A task of its own: on PostgreSQL the read decodes rows for seconds without yielding, and pages
+        // waiting on the same task filled their channel and held the listing back.
+        let mut load = AbortOnDrop::spawn({
+            let (db, issuer, hashing) = (self.db.clone(), issuer.clone(), hashing.clone());
+            let started = run.started_at;
+            async move { LocalIndex::load(&db, &issuer, started, hashing).await }
+        });
+        let mut local = loop {
+            tokio::select! {
+                biased;
+                local = load.join() => {
+                    let local = local.map_err(|e| format!("reading the local users: {e}"))?;
+                    break local.map_err(db_error)?;
+                }
+                listed = pages.recv(), if !listing_ended => {
+                    let Some(mut page) = unpack(listed, counts, name)? else {
+                        listing_ended = true;
+                        continue;
+                    };
+                    count_page(&mut page, counts, &mut listed_groups);
+                    stash.add(&page, &hashing);
+                    self.store_provider_pks(&issuer, &provider_pks(&page))
+                        .await
+                        .map_err(db_error)?;
+                }
+            }
+        };
+        let early = stash.len();
+        let pending = local.settle(stash);
         counts.database_time += working.elapsed();
-        loop {
-            // A slow provider (a page may take up to `directory::DEADLINE`) must not let the lease run out.
-            let renew = RENEW_WHILE_WAITING.min(self.settings.lease_ttl / 3);
-            let Ok(listed) = tokio::time::timeout(renew, pages.recv()).await else {
-                self.keep_lease().await?;
-                continue;
-            };
-            let Some(Listed { page, waited }) = listed else {
-                return Err(format!("{name} admin API: the listing stopped"));
-            };
-            counts.provider_time += waited;
-            let page = page.map_err(|e| format!("{name} admin API: {e}"))?;
-            let Some(mut page) = page else { break };
-            for (subject, groups) in std::mem::take(&mut page.groups) {
-                listed_groups.insert(subject, groups.into_iter().collect());
-            }
-            // Pages of service accounts only (Keycloak lists them apart) are not pages of users.
-            if !page.users.is_empty() {
-                counts.pages += 1;
-            }
-            counts.seen += page.users.len() as i64;
-            let pks = provider_pks(&page);
-            let wanted = local.take(page);
-            let working = Instant::now();
-            let applied = self.apply_page(&issuer, wanted).await.map_err(db_error)?;
-            self.store_provider_pks(&issuer, &pks)
-                .await
-                .map_err(db_error)?;
-            // Audited per page: a page's reactivations are committed even if the run fails later.
-            let why = "enabled again at the provider";
-            self.audit_status(&applied.reactivated, true, Actor::Run(run_id), why)
-                .await;
-            counts.database_time += working.elapsed();
-            counts.updated += applied.updated;
-            counts.created += applied.created;
-            disabled.extend(applied.disabled);
-            tracing::info!(run = %run_id, page = counts.pages, seen = counts.seen, updated = counts.updated,
-                created = counts.created, "sync page committed");
-            // The run's counters and the lease are refreshed once a second, not once a page.
-            if last_progress.elapsed() >= PROGRESS_EVERY {
-                let working = Instant::now();
-                self.progress(run_id, counts).await?;
-                counts.database_time += working.elapsed();
-                last_progress = Instant::now();
+        tracing::info!(run = %run_id, listed = early, to_list_again = pending.len(),
+            "users listed while the local users were read");
+        while !listing_ended {
+            match self.next_page(&mut pages, counts, name).await? {
+                Some(mut page) => {
+                    count_page(&mut page, counts, &mut listed_groups);
+                    self.commit_page(
+                        run_id,
+                        &issuer,
+                        &mut local,
+                        page,
+                        counts,
+                        &mut disabled,
+                        &mut last_progress,
+                    )
+                    .await?;
+                }
+                None => listing_ended = true,
             }
         }
         let directory = lister
@@ -228,6 +232,10 @@ impl Syncer {
                 "the provider counted {expected} users but listed {people}; deactivating nobody \
                  (users deleted during the listing do this; the next run completes)"
             ));
+        }
+        if !pending.is_empty() {
+            self.list_again(run_id, &issuer, &mut local, pending, counts, &mut disabled)
+                .await?;
         }
         let working = Instant::now();
         // Deactivating while another instance syncs would act on a listing it no longer owns.
@@ -250,6 +258,63 @@ impl Syncer {
         let why = "disabled or removed at the provider";
         self.audit_status(&deactivated, false, Actor::Run(run_id), why)
             .await;
+        Ok(())
+    }
+
+    /// The next page of the listing, `None` after the last. Renews the lease while a slow provider (a page may
+    /// take up to `directory::DEADLINE`) keeps the run waiting.
+    pub(super) async fn next_page(
+        &self,
+        pages: &mut mpsc::Receiver<Listed>,
+        counts: &mut Counts,
+        name: &str,
+    ) -> Result<Option<Page>, String> {
+        loop {
+            let renew = RENEW_WHILE_WAITING.min(self.settings.lease_ttl / 3);
+            match tokio::time::timeout(renew, pages.recv()).await {
+                Ok(listed) => return unpack(listed, counts, name),
+                Err(_) => self.keep_lease().await?,
+            }
+        }
+    }
+
+    /// Brings a page's users in line, and once a second writes the run's progress.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn commit_page(
+        &self,
+        run_id: Uuid,
+        issuer: &str,
+        local: &mut LocalIndex,
+        page: Page,
+        counts: &mut Counts,
+        disabled: &mut Vec<Uuid>,
+        last_progress: &mut Instant,
+    ) -> Result<(), String> {
+        let db_error = |e: DbErr| format!("database: {e}");
+        let pks = provider_pks(&page);
+        let wanted = local.take(page);
+        let working = Instant::now();
+        let applied = self.apply_page(issuer, wanted).await.map_err(db_error)?;
+        self.store_provider_pks(issuer, &pks)
+            .await
+            .map_err(db_error)?;
+        // Audited per page: a page's reactivations are committed even if the run fails later.
+        let why = "enabled again at the provider";
+        self.audit_status(&applied.reactivated, true, Actor::Run(run_id), why)
+            .await;
+        counts.database_time += working.elapsed();
+        counts.updated += applied.updated;
+        counts.created += applied.created;
+        disabled.extend(applied.disabled);
+        tracing::info!(run = %run_id, page = counts.pages, seen = counts.seen, updated = counts.updated,
+            created = counts.created, "sync page committed");
+        // The run's counters and the lease are refreshed once a second, not once a page.
+        if last_progress.elapsed() >= PROGRESS_EVERY {
+            let working = Instant::now();
+            self.progress(run_id, counts).await?;
+            counts.database_time += working.elapsed();
+            *last_progress = Instant::now();
+        }
         Ok(())
     }
 
@@ -277,15 +342,44 @@ fn provider_pks(page: &directory::Page) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A page as the lister handed it over: `None` after the last page.
+pub(super) fn unpack(
+    listed: Option<Listed>,
+    counts: &mut Counts,
+    name: &str,
+) -> Result<Option<Page>, String> {
+    let Some(Listed { page, waited }) = listed else {
+        return Err(format!("{name} admin API: the listing stopped"));
+    };
+    counts.provider_time += waited;
+    page.map_err(|e| format!("{name} admin API: {e}"))
+}
+
+/// Counts a page of the first listing and keeps its users' groups.
+fn count_page(
+    page: &mut Page,
+    counts: &mut Counts,
+    listed_groups: &mut HashMap<String, BTreeSet<String>>,
+) {
+    for (subject, groups) in std::mem::take(&mut page.groups) {
+        listed_groups.insert(subject, groups.into_iter().collect());
+    }
+    // Pages of service accounts only (Keycloak lists them apart) are not pages of users.
+    if !page.users.is_empty() {
+        counts.pages += 1;
+    }
+    counts.seen += page.users.len() as i64;
+}
+
 /// A page as the lister read it, and how long the provider took.
-struct Listed {
+pub(super) struct Listed {
     page: Result<Option<directory::Page>, DirectoryError>,
     waited: Duration,
 }
 
 /// Reads the directory to its end (or first error) into `pages`, and hands the pager back for its count.
 /// Stops early when the run stops reading.
-async fn list(mut directory: Directory, pages: mpsc::Sender<Listed>) -> Directory {
+pub(super) async fn list(mut directory: Directory, pages: mpsc::Sender<Listed>) -> Directory {
     loop {
         let started = Instant::now();
         let page = directory.next_page().await;

@@ -10,7 +10,7 @@ pub struct SubjectKey(u64, u64);
 
 /// Hashes subjects into [`SubjectKey`]s. Keyed per run: nobody can choose subjects that collide on purpose,
 /// and by chance two of 2 million subjects share a key with a probability below 10^-26.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Subjects(RandomState);
 
 impl Subjects {

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use serde_json::{Value, json};
 
 use crate::{
@@ -479,18 +481,23 @@ async fn a_generic_provider_has_no_directory_to_sync() {
 /// The smoke test CI runs: 1 000 generated users, created locally, then an unchanged second run. Pages of the
 /// largest size, so the largest statement the sync writes (a page's users, 14 000 parameters) runs on both
 /// databases.
+/// A provider listing 1 000 generated people besides its fixtures, synced in pages of 1 000 that create users.
+async fn thousand_users(layout: Layout) -> (TestApp, TestIdp, String) {
+    admin_app(
+        layout,
+        &[
+            ("KEYWARD_SYNC_CREATE_USERS", "true"),
+            ("KEYWARD_SYNC_PAGE_SIZE", "1000"),
+        ],
+        &[("IDP_GENERATED_USERS", "1000")],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
     for layout in Layout::BOTH {
-        let (app, idp, admin) = admin_app(
-            layout,
-            &[
-                ("KEYWARD_SYNC_CREATE_USERS", "true"),
-                ("KEYWARD_SYNC_PAGE_SIZE", "1000"),
-            ],
-            &[("IDP_GENERATED_USERS", "1000")],
-        )
-        .await;
+        let (app, idp, admin) = thousand_users(layout).await;
         let first = sync(&app, &admin).await;
         assert_eq!(first["status"], "succeeded", "{first}");
         assert_eq!(
@@ -578,6 +585,109 @@ async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
 
 /// A sync run holds connections of its own (a streaming read, page writes); beside a full request load on a
 /// healthy database, with the default pool and timeouts, no request waits into a 503.
+/// `n` local users of the provider's issuer whom an admin deactivated: the run reads them, nothing else
+/// touches them.
+async fn insert_deactivated_users(app: &TestApp, n: usize) {
+    let issuer = user(app, ALICE_SUB).await.issuer;
+    let now = chrono::Utc::now();
+    let all: Vec<usize> = (0..n).collect();
+    // 15 columns: 2 000 rows stay below SQLite's 32 766 parameters a statement.
+    for chunk in all.chunks(2000) {
+        let rows = chunk.iter().map(|i| entity::users::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            issuer: Set(issuer.clone()),
+            subject: Set(format!("left-{i:06}")),
+            email: Set(Some(format!("left-{i:06}@example.com"))),
+            email_verified: Set(true),
+            display_name: Set(Some(format!("Left {i}"))),
+            username: Set(Some(format!("left-{i:06}"))),
+            avatar_url: Set(None),
+            active: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_login_at: Set(None),
+            last_synced_at: Set(None),
+            deactivated_by: Set(Some(keyward::users::BY_ADMIN.into())),
+            provider_pk: Set(None),
+        });
+        entity::users::Entity::insert_many(rows)
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+    }
+}
+
+/// A run, and how often the provider was asked for the listing's first page during it (Keycloak's listing of
+/// service accounts asks once more). Pages further on may be asked ahead, by timing.
+async fn first_page_requests(app: &TestApp, idp: &TestIdp, admin: &str) -> (Value, u64) {
+    idp.reset_stats().await;
+    let run = sync(app, admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let stats = idp.stats().await;
+    (run, stats["admin_list_pages"]["0"].as_u64().unwrap())
+}
+
+/// While a large table is read, the listing does not wait: its pages are kept as digests, and the users they
+/// add or change are listed a second time for their metadata. An unchanged directory is listed once.
+#[tokio::test]
+async fn users_listed_while_the_local_users_are_read_are_listed_again_only_if_they_changed() {
+    const LEFT: usize = 200_000;
+    for layout in Layout::BOTH {
+        let (app, idp, admin) = thousand_users(layout).await;
+        // Reading 200 000 rows takes far longer than listing two pages: the listing ends during the read.
+        insert_deactivated_users(&app, LEFT).await;
+
+        let (first, first_requests) = first_page_requests(&app, &idp, &admin).await;
+        assert_eq!(first["seen"], 1005, "{layout:?}: {first}");
+        assert_eq!(first["created"], 1004, "{layout:?}: all but alice: {first}");
+        assert_eq!(first["deactivated"], 0, "{layout:?}: {first}");
+        let zoe = user(&app, ZOE_SUB).await;
+        assert!(zoe.active && zoe.display_name.is_some(), "{zoe:?}");
+
+        let (second, second_requests) = first_page_requests(&app, &idp, &admin).await;
+        assert_eq!(
+            (
+                &second["created"],
+                &second["updated"],
+                &second["deactivated"]
+            ),
+            (&json!(0), &json!(0), &json!(0)),
+            "{layout:?}: {second}"
+        );
+        assert!(
+            first_requests > second_requests,
+            "{layout:?}: the new users were listed again (first page asked {first_requests} times), \
+             an unchanged directory once ({second_requests})"
+        );
+
+        idp.patch_user(
+            ZOE_SUB,
+            json!({"name": "Zoë Again", "given_name": "Zoë", "family_name": "Again"}),
+        )
+        .await;
+        idp.patch_user(BOB_SUB, json!({"enabled": false})).await;
+        let (third, third_requests) = first_page_requests(&app, &idp, &admin).await;
+        assert_eq!(third["updated"], 1, "{layout:?}: {third}");
+        assert_eq!(third["deactivated"], 1, "{layout:?}: {third}");
+        assert!(third_requests > second_requests, "{layout:?}");
+        assert_eq!(
+            user(&app, ZOE_SUB).await.display_name.as_deref(),
+            Some("Zoë Again")
+        );
+        assert!(!user(&app, BOB_SUB).await.active);
+        let left = entity::users::Entity::find()
+            .filter(entity::users::Column::Active.eq(false))
+            .filter(entity::users::Column::Subject.starts_with("left-"))
+            .count(&app.state.db)
+            .await
+            .unwrap();
+        assert_eq!(
+            left, LEFT as u64,
+            "users the provider does not list stay as they were"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_sync_run_beside_a_request_load_starves_no_request() {
     let (app, _idp, admin) = admin_app(
