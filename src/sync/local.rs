@@ -361,7 +361,13 @@ impl Loader {
             C::Subject,
         ];
         let mut at: Option<[usize; 10]> = None;
+        let mut read = 0u32;
         while let Some(row) = rows.try_next().await? {
+            // PostgreSQL hands rows over without yielding: pages listed meanwhile must get their turn.
+            read = read.wrapping_add(1);
+            if read % 4096 == 0 {
+                tokio::task::yield_now().await;
+            }
             let at = match at {
                 Some(at) => at,
                 None => {

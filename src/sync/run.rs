@@ -170,20 +170,12 @@ impl Syncer {
         let mut stash = Stash::default();
         let mut listing_ended = false;
         let working = Instant::now();
-        // A task of its own: on PostgreSQL the read decodes rows for seconds without yielding, and pages
-        // waiting on the same task filled their channel and held the listing back.
-        let mut load = AbortOnDrop::spawn({
-            let (db, issuer, hashing) = (self.db.clone(), issuer.clone(), hashing.clone());
-            let started = run.started_at;
-            async move { LocalIndex::load(&db, &issuer, started, hashing).await }
-        });
+        let load = LocalIndex::load(&self.db, &issuer, run.started_at, hashing.clone());
+        let mut load = std::pin::pin!(load);
         let mut local = loop {
             tokio::select! {
                 biased;
-                local = load.join() => {
-                    let local = local.map_err(|e| format!("reading the local users: {e}"))?;
-                    break local.map_err(db_error)?;
-                }
+                local = &mut load => break local.map_err(db_error)?,
                 listed = pages.recv(), if !listing_ended => {
                     let Some(mut page) = unpack(listed, counts, name)? else {
                         listing_ended = true;
