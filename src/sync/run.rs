@@ -170,8 +170,8 @@ impl Syncer {
         let mut stash = Stash::default();
         let mut listing_ended = false;
         let working = Instant::now();
-        let load = LocalIndex::load(&self.db, &issuer, run.started_at, hashing.clone());
-        let mut load = std::pin::pin!(load);
+        let mut load =
+            LocalIndex::load_beside_listing(&self.db, &issuer, run.started_at, hashing.clone());
         let mut local = loop {
             tokio::select! {
                 biased;
