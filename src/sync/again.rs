@@ -2,8 +2,6 @@
 //! were kept as digests (`stash`), and the users whose digests said they changed or are new are listed again
 //! for their metadata.
 
-use std::time::Instant;
-
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -11,7 +9,7 @@ use super::{
     Syncer,
     directory::AbortOnDrop,
     local::{LocalIndex, Pending},
-    run::{Counts, list},
+    run::{Counts, Tally, list},
 };
 
 impl Syncer {
@@ -26,30 +24,21 @@ impl Syncer {
         local: &mut LocalIndex,
         mut pending: Pending,
         counts: &mut Counts,
-        disabled: &mut Vec<Uuid>,
+        tally: &mut Tally,
     ) -> Result<(), String> {
         let directory = self.directory().map_err(|e| e.to_string())?;
         let name = directory.name();
         tracing::info!(run = %run_id, users = pending.len(), "listing again for users that changed");
         let (pages_tx, mut pages) = mpsc::channel(1);
         let _lister = AbortOnDrop::spawn(list(directory, pages_tx));
-        let mut last_progress = Instant::now();
         while !pending.is_empty() {
             let Some(mut page) = self.next_page(&mut pages, counts, name).await? else {
                 break;
             };
             local.keep_pending(&mut page, &mut pending);
             if !page.users.is_empty() {
-                self.commit_page(
-                    run_id,
-                    issuer,
-                    local,
-                    page,
-                    counts,
-                    disabled,
-                    &mut last_progress,
-                )
-                .await?;
+                self.commit_page(run_id, issuer, local, page, counts, tally)
+                    .await?;
             }
         }
         Ok(())

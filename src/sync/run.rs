@@ -31,6 +31,23 @@ const RENEW_WHILE_WAITING: Duration = Duration::from_secs(10);
 /// memory. While the local users are read, pages do not wait here: they are kept as digests (`stash`).
 const PREFETCH_USERS: usize = 50_000;
 
+/// What the pages committed so far leave for the end of the run, and when its progress was last written.
+#[derive(Debug)]
+pub(super) struct Tally {
+    /// Listed as disabled: deactivated once the listing is complete.
+    disabled: Vec<Uuid>,
+    last_progress: Instant,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            disabled: Vec::new(),
+            last_progress: Instant::now(),
+        }
+    }
+}
+
 /// What a finished run did.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Counts {
@@ -161,9 +178,8 @@ impl Syncer {
         let (pages_tx, mut pages) = mpsc::channel(ahead);
         // A run that fails stops its listing too.
         let mut lister = AbortOnDrop::spawn(list(directory, pages_tx));
-        let mut disabled: Vec<Uuid> = Vec::new();
         let mut listed_groups: HashMap<String, BTreeSet<String>> = HashMap::new();
-        let mut last_progress = Instant::now();
+        let mut tally = Tally::default();
         let hashing = Hashing::default();
         // Until the local users are read, pages are kept as digests, so that the listing need not wait for
         // the read (at a million users, 8–12 s on SQLite), nor fill memory with whole pages meanwhile.
@@ -198,16 +214,8 @@ impl Syncer {
             match self.next_page(&mut pages, counts, name).await? {
                 Some(mut page) => {
                     count_page(&mut page, counts, &mut listed_groups);
-                    self.commit_page(
-                        run_id,
-                        &issuer,
-                        &mut local,
-                        page,
-                        counts,
-                        &mut disabled,
-                        &mut last_progress,
-                    )
-                    .await?;
+                    self.commit_page(run_id, &issuer, &mut local, page, counts, &mut tally)
+                        .await?;
                 }
                 None => listing_ended = true,
             }
@@ -226,7 +234,7 @@ impl Syncer {
             ));
         }
         if !pending.is_empty() {
-            self.list_again(run_id, &issuer, &mut local, pending, counts, &mut disabled)
+            self.list_again(run_id, &issuer, &mut local, pending, counts, &mut tally)
                 .await?;
         }
         let working = Instant::now();
@@ -240,7 +248,7 @@ impl Syncer {
             );
         }
         drop(local);
-        gone.extend(disabled);
+        gone.extend(tally.disabled);
         let deactivated = self.deactivate(&gone).await.map_err(db_error)?;
         counts.deactivated = deactivated.len() as i64;
         counts.remapped = self
@@ -271,7 +279,6 @@ impl Syncer {
     }
 
     /// Brings a page's users in line, and once a second writes the run's progress.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn commit_page(
         &self,
         run_id: Uuid,
@@ -279,8 +286,7 @@ impl Syncer {
         local: &mut LocalIndex,
         page: Page,
         counts: &mut Counts,
-        disabled: &mut Vec<Uuid>,
-        last_progress: &mut Instant,
+        tally: &mut Tally,
     ) -> Result<(), String> {
         let db_error = |e: DbErr| format!("database: {e}");
         let pks = provider_pks(&page);
@@ -297,15 +303,15 @@ impl Syncer {
         counts.database_time += working.elapsed();
         counts.updated += applied.updated;
         counts.created += applied.created;
-        disabled.extend(applied.disabled);
+        tally.disabled.extend(applied.disabled);
         tracing::info!(run = %run_id, page = counts.pages, seen = counts.seen, updated = counts.updated,
             created = counts.created, "sync page committed");
         // The run's counters and the lease are refreshed once a second, not once a page.
-        if last_progress.elapsed() >= PROGRESS_EVERY {
+        if tally.last_progress.elapsed() >= PROGRESS_EVERY {
             let working = Instant::now();
             self.progress(run_id, counts).await?;
             counts.database_time += working.elapsed();
-            *last_progress = Instant::now();
+            tally.last_progress = Instant::now();
         }
         Ok(())
     }
