@@ -54,7 +54,7 @@ impl LocalIndex {
     /// and their text is hashed where it lies: decoding every row into an owned model first, this read (most of
     /// an unchanged run's own work) cost such a run 7–25 % more CPU (100 000 users on SQLite). A read of every
     /// user may outlast a request's statement deadline, so it uses the pool directly.
-    pub async fn load(
+    async fn load(
         db: &Db,
         issuer: &str,
         run_started: DateTime<Utc>,
