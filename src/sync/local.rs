@@ -66,8 +66,9 @@ impl Pending {
     }
 }
 
-/// The issuer's users when the run started, about 60 bytes each: at a million users, what a run holds is
-/// these digests, not the users (a map keyed by the subject strings took 200 MB and more).
+/// The issuer's users when the run started, about 50 bytes each (a 48-byte digest and its listed flag): at a
+/// million users, what a run holds is these digests, not the users (a map keyed by the subject strings took
+/// 200 MB and more).
 pub struct LocalIndex {
     hashing: Hashing,
     users: SubjectMap<Digest>,

@@ -478,9 +478,6 @@ async fn a_generic_provider_has_no_directory_to_sync() {
     );
 }
 
-/// The smoke test CI runs: 1 000 generated users, created locally, then an unchanged second run. Pages of the
-/// largest size, so the largest statement the sync writes (a page's users, 14 000 parameters) runs on both
-/// databases.
 /// A provider listing 1 000 generated people besides its fixtures, synced in pages of 1 000 that create users.
 async fn thousand_users(layout: Layout) -> (TestApp, TestIdp, String) {
     admin_app(
@@ -494,6 +491,9 @@ async fn thousand_users(layout: Layout) -> (TestApp, TestIdp, String) {
     .await
 }
 
+/// The smoke test CI runs: 1 000 generated users, created locally, then an unchanged second run. Pages of the
+/// largest size, so the largest statement the sync writes (a page's users, 14 000 parameters) runs on both
+/// databases.
 #[tokio::test]
 async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
     for layout in Layout::BOTH {
@@ -583,8 +583,6 @@ async fn a_thousand_users_sync_and_an_unchanged_rerun_writes_nothing() {
     }
 }
 
-/// A sync run holds connections of its own (a streaming read, page writes); beside a full request load on a
-/// healthy database, with the default pool and timeouts, no request waits into a 503.
 /// `n` local users of the provider's issuer whom an admin deactivated: the run reads them, nothing else
 /// touches them.
 async fn insert_deactivated_users(app: &TestApp, n: usize) {
@@ -688,6 +686,8 @@ async fn users_listed_while_the_local_users_are_read_are_listed_again_only_if_th
     }
 }
 
+/// A sync run holds connections of its own (a streaming read, page writes); beside a full request load on a
+/// healthy database, with the default pool and timeouts, no request waits into a 503.
 #[tokio::test]
 async fn a_sync_run_beside_a_request_load_starves_no_request() {
     let (app, _idp, admin) = admin_app(
